@@ -1,0 +1,3 @@
+from inrcli.cli import main
+
+main()

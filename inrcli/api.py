@@ -1,0 +1,228 @@
+"""The library behind the CLI: encode, decode, crop, evaluate and describe.  No typer, no printing."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from inrcli.errors import ResourceError, UsageError
+from inrcli.fileformat import STORAGE_DTYPES, InrFile, SignalDescription
+from inrcli.grid import Partitioning, auto_grid, parse_ranges
+from inrcli.inference import decode_grid
+from inrcli.models import DEFAULT_ARCH, is_croppable, model_class
+from inrcli.sampling import GridSampler
+from inrcli.signals import Signal, modality
+from inrcli.train import StepInfo, TrainConfig, fit
+
+DEFAULT_STEPS = 2000
+MAX_DECODE_BYTES = 8 << 30  # refuse decodes whose float32 output alone would exceed this
+
+
+@dataclass
+class EncodeOptions:
+    """Everything ``inr encode`` can be told.  None means the modality's default."""
+
+    arch: str = DEFAULT_ARCH
+    partitions: tuple[int, ...] | None = None
+    """Partitions per axis; None for automatic (about ``partition_size`` samples each)."""
+    params: int | None = None
+    """Parameter budget."""
+    steps: int | None = None
+    seconds: float | None = None
+    target_psnr: float | None = None
+    lr: float = 2e-3
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str = "float32"
+    """Storage precision of the weights in the file."""
+    sample_fraction: float | None = None
+    """Share of each partition's samples per step."""
+    global_fraction: float = 0.1
+    """Share of the budget for the global branch and merge layer (lg-siren)."""
+
+
+def build_model(signal: Signal, options: EncodeOptions) -> torch.nn.Module:
+    """A freshly initialised model for ``signal`` within the parameter budget."""
+    mod = modality(signal.modality)
+    cls = model_class(options.arch)
+    budget = options.params or mod.default_budget(signal.shape, signal.channels)
+    settings = {"first_w0": mod.first_w0}
+    if is_croppable_arch(options.arch):
+        grid = options.partitions or auto_grid(signal.shape, mod.partition_size)
+        settings |= {"partitioning": Partitioning.even(signal.shape, tuple(grid)),
+                     "global_fraction": options.global_fraction}
+    elif options.partitions is not None:
+        raise UsageError(f"--partitions applies to lg-siren, not {options.arch}")
+    return cls.for_budget(mod.ndim, signal.channels, budget, **settings)
+
+
+def is_croppable_arch(arch: str) -> bool:
+    return arch == "lg-siren"
+
+
+def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo], None] | None = None,
+           should_stop: Callable[[], bool] | None = None) -> InrFile:
+    """Fit a new INR to ``signal``.  The returned file's training record holds the final PSNR."""
+    if options.dtype not in STORAGE_DTYPES:
+        raise UsageError(f"--dtype must be one of {', '.join(STORAGE_DTYPES)}")
+    mod = modality(signal.modality)
+    _check_device(options.device)
+    torch.manual_seed(options.seed)
+    model = build_model(signal, options).to(options.device)
+    offset, scale = mod.normalization(signal)
+    description = SignalDescription(signal.shape, tuple((0, n) for n in signal.shape), signal.channels,
+                                    offset, scale, dict(signal.info))
+    inr = InrFile(model, signal.modality, description, {}, options.dtype)
+    targets = torch.from_numpy((signal.values - offset) / scale).float()
+    fraction = options.sample_fraction or mod.sample_fraction
+    sampler = GridSampler(targets, getattr(model, "partitioning", None), fraction)
+    steps = options.steps if options.steps or options.seconds else DEFAULT_STEPS
+    config = TrainConfig(steps=steps, seconds=options.seconds, target_psnr=options.target_psnr, lr=options.lr,
+                         seed=options.seed, device=options.device)
+
+    def full_psnr() -> float:
+        return score(signal, inr)[mod.headline_metric]
+
+    model.train()
+    record = fit(model, sampler, config, on_step=on_step, full_psnr=full_psnr, should_stop=should_stop)
+    model.eval()
+    record.psnr = round(full_psnr(), 4)
+    inr.training = record.to_dict() | {"sample_fraction": fraction, "batch_points": sampler.batch_points}
+    if options.dtype != "float32":  # report the quality of what is stored, not of the float32 weights
+        inr.model.load_state_dict({k: v.to(STORAGE_DTYPES[options.dtype][0]).float()
+                                   for k, v in model.state_dict().items()})
+        inr.training["psnr"] = round(full_psnr(), 4)
+    inr.model = model.cpu()
+    return inr
+
+
+def score(reference: Signal, inr: InrFile) -> dict:
+    """The modality's metrics of ``inr`` decoded at the reference's samples."""
+    return modality(reference.modality).metrics(reference, decode(inr, reference.shape,
+                                                                  device=_model_device(inr.model)))
+
+
+def output_shape(inr: InrFile, scale: float | None = None, size: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """Samples per axis of a decode: the stored shape, times ``scale``, or exactly ``size``."""
+    if scale is not None and size is not None:
+        raise UsageError("give --scale or --size, not both")
+    if size is not None:
+        if len(size) != len(inr.signal.shape) or min(size) < 1:
+            raise UsageError(f"--size needs {len(inr.signal.shape)} positive numbers")
+        return tuple(size)
+    if scale is None:
+        return inr.signal.shape
+    if not scale > 0 or not math.isfinite(scale):
+        raise UsageError("--scale must be a positive number")
+    return tuple(max(1, round(n * scale)) for n in inr.signal.shape)
+
+
+def decode(inr: InrFile, out_shape: tuple[int, ...] | None = None, device: str | torch.device = "cpu",
+           on_progress: Callable[[int, int], None] | None = None) -> Signal:
+    """Evaluate the INR on ``out_shape`` samples spread evenly over the window it covers."""
+    out_shape = out_shape or inr.signal.shape
+    needed = math.prod(out_shape) * inr.signal.channels * 4
+    if needed > MAX_DECODE_BYTES:
+        raise ResourceError(f"a {'×'.join(map(str, out_shape))} decode needs about {needed / 2**30:.1f} GiB; "
+                            f"decode a smaller size or crop a region first (inr crop)")
+    model = inr.model.to(device)
+    values = decode_grid(model, out_shape, inr.signal.window, inr.signal.full_shape, device, on_progress)
+    values = values * np.float32(inr.signal.scale) + np.float32(inr.signal.offset)
+    return modality(inr.modality).finish(values, inr.signal.info)
+
+
+def crop(inr: InrFile, region: str) -> InrFile:
+    """A new INR holding only the partitions in ``region`` (``"R0:R1,C0:C1"``, absolute indices)."""
+    if not is_croppable(inr.model):
+        raise UsageError(f"a {inr.arch} file has no partitions to crop; encode with --arch lg-siren")
+    ranges = parse_ranges(region, inr.model.partitioning.ndim)
+    model = inr.model.crop(ranges)
+    signal = SignalDescription(inr.signal.full_shape, model.partitioning.window, inr.signal.channels,
+                               inr.signal.offset, inr.signal.scale, dict(inr.signal.info))
+    return InrFile(model, inr.modality, signal, dict(inr.training), inr.dtype)
+
+
+def evaluate(reference: Signal, candidate: Signal | InrFile) -> dict:
+    """Metrics of ``candidate`` against ``reference``.
+
+    An INR candidate is decoded at the reference's resolution; a cropped one is compared with
+    the matching region of the reference.
+    """
+    region = None
+    if isinstance(candidate, InrFile):
+        if candidate.modality != reference.modality:
+            raise UsageError(f"cannot compare a {reference.modality} with a {candidate.modality} INR")
+        window, region = _reference_window(reference.shape, candidate)
+        reference = Signal(reference.modality, reference.values[tuple(slice(lo, hi) for lo, hi in window)],
+                           reference.info)
+        candidate = decode(candidate, reference.shape)
+    if candidate.modality != reference.modality:
+        raise UsageError(f"cannot compare a {reference.modality} with a {candidate.modality}")
+    if candidate.shape != reference.shape:
+        raise UsageError(f"shapes differ: reference {_shape_text(reference.shape)}, "
+                         f"candidate {_shape_text(candidate.shape)}")
+    if candidate.channels != reference.channels:
+        raise UsageError(f"channels differ: reference {reference.channels}, candidate {candidate.channels}")
+    result = modality(reference.modality).metrics(reference, candidate)
+    if region is not None:
+        result["region"] = region
+    return result
+
+
+def _reference_window(ref_shape: tuple[int, ...], inr: InrFile) -> tuple[tuple[tuple[int, int], ...], list | None]:
+    """The part of a reference of ``ref_shape`` that ``inr`` covers, in reference samples."""
+    full = inr.signal.full_shape
+    window = []
+    for n_ref, n_full, (lo, hi) in zip(ref_shape, full, inr.signal.window):
+        lo_ref, hi_ref = lo * n_ref / n_full, hi * n_ref / n_full
+        if lo_ref != int(lo_ref) or hi_ref != int(hi_ref):
+            raise UsageError(f"the reference ({_shape_text(ref_shape)}) is not a whole multiple of the encoded "
+                             f"signal ({_shape_text(full)}) over the cropped window")
+        window.append((int(lo_ref), int(hi_ref)))
+    cropped = tuple(window) != tuple((0, n) for n in ref_shape)
+    return tuple(window), [list(w) for w in window] if cropped else None
+
+
+def describe(inr: InrFile) -> dict:
+    """Everything ``inr info`` shows, as plain data."""
+    counts = inr.model.param_count()
+    partitioning = getattr(inr.model, "partitioning", None)
+    result = {
+        "modality": inr.modality, "arch": inr.arch, "dtype": inr.dtype,
+        "shape": list(inr.signal.shape), "full_shape": list(inr.signal.full_shape),
+        "window": [list(w) for w in inr.signal.window], "channels": inr.signal.channels,
+        "params": counts["total"], "param_counts": counts, "file_bytes": inr.size_bytes,
+        "signal_info": inr.signal.info, "training": inr.training,
+        "config": inr.model.config.to_dict(),
+    }
+    if partitioning is not None:
+        result["partitions"] = list(partitioning.grid)
+        result["kept"] = [list(k) for k in partitioning.kept]
+        result["cropped"] = partitioning.is_cropped
+        del result["config"]["partitioning"]
+    else:
+        result["partitions"] = None
+    return result
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "×".join(str(n) for n in reversed(shape)) if len(shape) == 2 else "×".join(map(str, shape))
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _check_device(device: str) -> None:
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise UsageError(f"--device {device!r} is not a device name (cpu, cuda, cuda:1, mps)") from None
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("--device mps: no MPS device is available")

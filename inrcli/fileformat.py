@@ -1,0 +1,217 @@
+"""The ``.safetensors`` INR file: weights plus JSON metadata; read and validated without unpickling.
+
+Layout (docs/FORMAT.md): safetensors tensors named after the model's state dict, and string
+metadata keys ``format`` (= "inr"), ``version``, ``modality``, ``arch``, ``model`` (JSON
+config), ``signal`` (JSON description), ``training`` (JSON record), ``dtype`` and ``software``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
+
+from inrcli import __version__
+from inrcli.errors import InrError, InrFileError
+from inrcli.models import model_class
+
+FORMAT_NAME = "inr"
+FORMAT_VERSION = 1
+MAX_FILE_BYTES = 1 << 30
+MAX_HEADER_BYTES = 16 << 20
+STORAGE_DTYPES = {"float32": (torch.float32, "F32"), "float16": (torch.float16, "F16")}
+
+
+@dataclass
+class SignalDescription:
+    """What was encoded, in the file's metadata.
+
+    Attributes:
+        full_shape: samples per axis of the original signal.
+        window: per axis ``[lo, hi)`` in samples of ``full_shape`` that the file covers
+            (the whole signal unless cropped).
+        channels: values per sample.
+        offset, scale: network output ``y`` means ``offset + scale * y`` in natural units.
+        info: modality details (e.g. ``bit_depth``).
+    """
+
+    full_shape: tuple[int, ...]
+    window: tuple[tuple[int, int], ...]
+    channels: int
+    offset: float
+    scale: float
+    info: dict = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Samples per axis of the covered window at the original resolution."""
+        return tuple(hi - lo for lo, hi in self.window)
+
+    def to_dict(self) -> dict:
+        return {"full_shape": list(self.full_shape), "window": [list(w) for w in self.window],
+                "channels": self.channels, "offset": self.offset, "scale": self.scale, "info": self.info}
+
+    @classmethod
+    def from_dict(cls, data: object) -> SignalDescription:
+        try:
+            full_shape = tuple(int(n) for n in data["full_shape"])
+            window = tuple((int(lo), int(hi)) for lo, hi in data["window"])
+            channels, offset, scale = int(data["channels"]), float(data["offset"]), float(data["scale"])
+            info = data.get("info", {})
+        except (TypeError, KeyError, ValueError) as exc:
+            raise InrFileError(f"signal metadata is malformed ({exc})") from None
+        if len(window) != len(full_shape) or not all(0 <= lo < hi <= n for (lo, hi), n in zip(window, full_shape)):
+            raise InrFileError("signal window lies outside the signal")
+        if not (math.isfinite(offset) and math.isfinite(scale) and scale > 0) or not isinstance(info, dict):
+            raise InrFileError("signal normalisation is malformed")
+        return cls(full_shape, window, channels, offset, scale, info)
+
+
+@dataclass
+class InrFile:
+    """A loaded, validated INR file."""
+
+    model: torch.nn.Module
+    modality: str
+    signal: SignalDescription
+    training: dict
+    dtype: str
+    size_bytes: int = 0
+
+    @property
+    def arch(self) -> str:
+        return self.model.name
+
+
+def to_bytes(inr: InrFile) -> bytes:
+    """Serialise to safetensors bytes (deterministic for identical content)."""
+    torch_dtype, _ = STORAGE_DTYPES[inr.dtype]
+    tensors = {name: t.detach().to("cpu", torch_dtype).contiguous() for name, t in inr.model.state_dict().items()}
+    for name, tensor in tensors.items():
+        if not torch.isfinite(tensor).all():
+            raise InrError(f"weight {name} is not finite in {inr.dtype}; training diverged (try a lower --lr)")
+    metadata = {
+        "format": FORMAT_NAME,
+        "version": str(FORMAT_VERSION),
+        "modality": inr.modality,
+        "arch": inr.model.name,
+        "model": json.dumps(inr.model.config.to_dict()),
+        "signal": json.dumps(inr.signal.to_dict()),
+        "training": json.dumps(inr.training),
+        "dtype": inr.dtype,
+        "software": f"inrcli {__version__}",
+    }
+    return save_tensors(tensors, metadata=metadata)
+
+
+def save(inr: InrFile, path: Path) -> int:
+    data = to_bytes(inr)
+    Path(path).write_bytes(data)
+    return len(data)
+
+
+def load(path: Path) -> InrFile:
+    """Read and validate an INR file; anything unexpected raises :class:`InrFileError`."""
+    size = Path(path).stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise InrFileError(f"{Path(path).name} is {size} bytes, larger than any INR file inr writes")
+    return from_bytes(Path(path).read_bytes())
+
+
+def read_header(data: bytes) -> tuple[dict, dict]:
+    """Parse the safetensors header ourselves: ``(tensor entries, metadata)``."""
+    if len(data) < 8:
+        raise InrFileError("file is too short to be a safetensors file")
+    (length,) = struct.unpack("<Q", data[:8])
+    if length < 2 or length > MAX_HEADER_BYTES or 8 + length > len(data):
+        raise InrFileError(f"safetensors header length {length} does not fit the file ({len(data)} bytes)")
+    try:
+        header = json.loads(data[8:8 + length].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise InrFileError("safetensors header is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise InrFileError("safetensors header is not a JSON object")
+    metadata = header.pop("__metadata__", None)
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise InrFileError("not an inr file: safetensors metadata is missing or not strings")
+    return header, metadata
+
+
+def from_bytes(data: bytes) -> InrFile:
+    header, meta = read_header(data)
+    if meta.get("format") != FORMAT_NAME:
+        raise InrFileError("not an inr file: metadata 'format' is not 'inr'")
+    version = meta.get("version", "")
+    if not version.isdigit():
+        raise InrFileError(f"format version {version!r} is not a number")
+    if int(version) > FORMAT_VERSION:
+        raise InrFileError(f"file has format version {version}; this inr reads up to {FORMAT_VERSION}: upgrade inrcli")
+    from inrcli.signals import MODALITIES, modality
+
+    if meta.get("modality") not in MODALITIES:
+        raise InrFileError(f"unknown modality {meta.get('modality')!r}")
+    if meta.get("dtype") not in STORAGE_DTYPES:
+        raise InrFileError(f"unknown storage dtype {meta.get('dtype')!r}")
+    cls = model_class(meta.get("arch", ""), from_file=True)
+    config = cls.Config.from_dict(_json(meta, "model"))
+    signal = SignalDescription.from_dict(_json(meta, "signal"))
+    training = _json(meta, "training")
+    if not isinstance(training, dict):
+        raise InrFileError("training record is not an object")
+    _check_consistency(modality(meta["modality"]), config, signal)
+    with torch.device("meta"):
+        expected = {name: tuple(t.shape) for name, t in cls(config).state_dict().items()}
+    _check_tensor_entries(header, expected, STORAGE_DTYPES[meta["dtype"]][1])
+    try:
+        tensors = load_tensors(data)
+    except Exception as exc:  # the safetensors parser rejects bad offsets and sizes
+        raise InrFileError(f"tensor data is corrupt ({exc})") from None
+    for name, tensor in tensors.items():
+        if not torch.isfinite(tensor).all():
+            raise InrFileError(f"weight {name!r} holds NaN or infinite values")
+    model = cls(config)
+    model.load_state_dict({name: t.float() for name, t in tensors.items()}, strict=True)
+    model.eval()
+    return InrFile(model, meta["modality"], signal, training, meta["dtype"], len(data))
+
+
+def _json(meta: dict, key: str):
+    if key not in meta:
+        raise InrFileError(f"metadata lacks {key!r}")
+    try:
+        return json.loads(meta[key])
+    except ValueError:
+        raise InrFileError(f"metadata {key!r} is not valid JSON") from None
+
+
+def _check_consistency(modality, config, signal: SignalDescription) -> None:
+    if config.in_dim != modality.ndim or len(signal.full_shape) != modality.ndim:
+        raise InrFileError(f"a {modality.name} needs {modality.ndim} coordinate dimensions")
+    if config.out_dim != signal.channels:
+        raise InrFileError("model outputs do not match the signal's channels")
+    partitioning = getattr(config, "partitioning", None)
+    if partitioning is None:
+        if signal.window != tuple((0, n) for n in signal.full_shape):
+            raise InrFileError("an uncroppable model cannot describe a cropped window")
+    elif partitioning.full_shape != signal.full_shape or partitioning.window != signal.window:
+        raise InrFileError("partition grid does not match the signal's shape and window")
+
+
+def _check_tensor_entries(header: dict, expected: dict[str, tuple[int, ...]], dtype: str) -> None:
+    names = set(header)
+    if names != set(expected):
+        missing, extra = sorted(set(expected) - names), sorted(names - set(expected))
+        raise InrFileError(f"tensors do not match the model (missing: {missing[:3]}, unexpected: {extra[:3]})")
+    for name, shape in expected.items():
+        entry = header[name]
+        if not isinstance(entry, dict) or entry.get("dtype") != dtype:
+            raise InrFileError(f"tensor {name!r} is not stored as {dtype}")
+        stored = entry.get("shape")
+        if not isinstance(stored, list) or tuple(stored) != shape:
+            raise InrFileError(f"tensor {name!r} has shape {entry.get('shape')}, expected {list(shape)}")

@@ -1,0 +1,96 @@
+"""Where bytes come from and go to: paths, stdin/stdout (``-``), temporary files, atomic renames.
+
+Every output is written to a temporary file next to its target and renamed into place only
+when complete, so an interrupted run never leaves a partial file or clobbers an existing one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from inrcli.errors import OutputExistsError, SignalReadError, UsageError
+
+STDIO = "-"
+
+
+def extension_of(name: str) -> str:
+    """Lower-case file ending without the dot (``"photo.PNG"`` → ``"png"``)."""
+    return Path(name).suffix.lower().lstrip(".")
+
+
+@contextlib.contextmanager
+def input_path(source: str, suffix: str = "") -> Iterator[Path]:
+    """A readable path for ``source``: the file itself, or stdin spooled to a temporary file."""
+    if source == STDIO:
+        data = sys.stdin.buffer.read()
+        if not data:
+            raise SignalReadError("standard input is empty")
+        handle, name = tempfile.mkstemp(prefix="inr-stdin-", suffix=f".{suffix}" if suffix else "")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            yield Path(name)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+        return
+    path = Path(source)
+    if not path.exists():
+        raise SignalReadError(f"{source}: no such file")
+    if path.is_dir():
+        raise SignalReadError(f"{source}: is a directory, not a file")
+    if path.stat().st_size == 0:
+        raise SignalReadError(f"{source}: file is empty")
+    yield path
+
+
+def read_head(source_path: Path, size: int = 64) -> bytes:
+    with open(source_path, "rb") as handle:
+        return handle.read(size)
+
+
+def check_target(target: str, force: bool, inputs: tuple[str, ...] = ()) -> None:
+    """Refuse to write over an input, or over an existing file without ``force``."""
+    if target == STDIO:
+        return
+    path = Path(target)
+    for source in inputs:
+        if source != STDIO and Path(source).exists() and path.exists() and path.resolve() == Path(source).resolve():
+            raise UsageError(f"{target}: refusing to overwrite the input; choose another -o")
+    if path.is_dir():
+        raise UsageError(f"{target}: is a directory; give a file name with -o")
+    if path.exists() and not force:
+        raise OutputExistsError(f"{target} exists; use --force to overwrite it")
+    if not path.parent.exists():
+        raise UsageError(f"{target}: directory {path.parent} does not exist")
+
+
+@contextlib.contextmanager
+def atomic_output(target: str, force: bool, suffix: str, inputs: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Yield a temporary path to write; on success move it to ``target`` (or copy it to stdout).
+
+    The temporary file lives in the target's directory (same file system, so the rename is
+    atomic) and is removed on any failure or interruption.
+    """
+    check_target(target, force, inputs)
+    directory = None if target == STDIO else str(Path(target).resolve().parent)
+    handle, name = tempfile.mkstemp(prefix=".inr-tmp-", suffix=f".{suffix}" if suffix else "", dir=directory)
+    os.close(handle)
+    try:
+        yield Path(name)
+        if target == STDIO:
+            with open(name, "rb") as data:
+                shutil.copyfileobj(data, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            check_target(target, force, inputs)  # it may have appeared while we worked
+            os.replace(name, target)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(name)

@@ -1,0 +1,199 @@
+"""Coordinate grids and partition geometry, for any number of dimensions.
+
+Conventions (see docs/FORMAT.md):
+
+* A signal is sampled on a grid of ``full_shape`` samples (rows first for images).
+* Sample ``i`` along an axis of ``N`` samples covers ``[i, i + 1)`` in *sample units*; its
+  centre ``i + 0.5`` maps to the network coordinate ``x = 2 (i + 0.5) / N - 1``, so the whole
+  signal spans ``[-1, 1]`` on every axis whatever its size.
+* Partition edges are whole sample indices, so a signal whose size is not a multiple of the
+  grid is still split exactly (partitions differ in size by at most one sample).
+* A ``window`` is a range ``[lo, hi)`` in sample units per axis: the part of the signal a
+  (possibly cropped) file covers.  Decoding places ``n`` evenly spaced sample centres over it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from inrcli.errors import InrFileError, UsageError
+
+Range = tuple[int, int]
+
+
+def sample_centres(window: tuple[float, float], n_out: int, n_full: int) -> np.ndarray:
+    """Network coordinates of ``n_out`` evenly spaced sample centres over ``window``.
+
+    Computed in float64 so that a crop decoded at scale 1 reproduces exactly the coordinates
+    of the full decode: ``lo + (i + 0.5) * (hi - lo) / n_out`` is exact there.
+
+    Returns: ``(n_out,)`` float64.
+    """
+    lo, hi = window
+    i = np.arange(n_out, dtype=np.float64)
+    positions = lo + (i + 0.5) * (hi - lo) / n_out
+    return 2.0 * positions / n_full - 1.0
+
+
+def even_edges(n_samples: int, n_parts: int) -> tuple[int, ...]:
+    """Edges that split ``n_samples`` into ``n_parts`` contiguous runs of near-equal size."""
+    return tuple((k * n_samples) // n_parts for k in range(n_parts + 1))
+
+
+def auto_grid(shape: tuple[int, ...], target: int | tuple[int, ...]) -> tuple[int, ...]:
+    """Partitions per axis so that each partition is about ``target`` samples long."""
+    targets = (target,) * len(shape) if isinstance(target, int) else target
+    return tuple(max(1, round(n / t)) for n, t in zip(shape, targets))
+
+
+def parse_ranges(text: str, ndim: int) -> tuple[Range, ...]:
+    """Parse ``"R0:R1,C0:C1"`` into ``((R0, R1), (C0, C1))``; one range per axis."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != ndim:
+        raise UsageError(f"--region needs {ndim} range(s) like 0:8{',0:8' * (ndim - 1)}, got {text!r}")
+    ranges = []
+    for part in parts:
+        bits = part.split(":")
+        try:
+            lo, hi = (int(b) for b in bits)
+        except ValueError:
+            raise UsageError(f"--region: {part!r} is not a range START:STOP of whole numbers") from None
+        ranges.append((lo, hi))
+    return tuple(ranges)
+
+
+@dataclass(frozen=True)
+class Partitioning:
+    """A grid of partitions over a sample grid, and the block of partitions a model holds.
+
+    Attributes:
+        full_shape: samples per axis of the whole, uncropped signal, ``(d,)``.
+        edges: per axis, the first sample index of every partition plus the end
+            (``len == parts + 1``, starting at 0 and ending at ``full_shape[axis]``).
+        kept: per axis, the half-open range of partition indices the model holds.
+    """
+
+    full_shape: tuple[int, ...]
+    edges: tuple[tuple[int, ...], ...]
+    kept: tuple[Range, ...]
+
+    @classmethod
+    def even(cls, full_shape: tuple[int, ...], grid: tuple[int, ...]) -> Partitioning:
+        if len(grid) != len(full_shape):
+            raise UsageError(f"--partitions needs {len(full_shape)} number(s), got {len(grid)}")
+        for n, g in zip(full_shape, grid):
+            if not 1 <= g <= n:
+                raise UsageError(f"cannot split {n} samples into {g} partitions (need 1 ≤ partitions ≤ samples)")
+        edges = tuple(even_edges(n, g) for n, g in zip(full_shape, grid))
+        return cls(tuple(full_shape), edges, tuple((0, g) for g in grid))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.full_shape)
+
+    @property
+    def grid(self) -> tuple[int, ...]:
+        """Partitions per axis of the whole signal."""
+        return tuple(len(e) - 1 for e in self.edges)
+
+    @property
+    def kept_grid(self) -> tuple[int, ...]:
+        """Partitions per axis held by the model."""
+        return tuple(hi - lo for lo, hi in self.kept)
+
+    @property
+    def num_slots(self) -> int:
+        """Number of local networks the model holds."""
+        return int(np.prod(self.kept_grid))
+
+    @property
+    def window(self) -> tuple[Range, ...]:
+        """The part of the signal covered, in sample units per axis."""
+        return tuple((e[lo], e[hi]) for e, (lo, hi) in zip(self.edges, self.kept))
+
+    @property
+    def is_cropped(self) -> bool:
+        return self.kept_grid != self.grid
+
+    def slot_of(self, index: tuple[int, ...]) -> int:
+        """Slot (position in the model's local weights) of a kept partition's grid index."""
+        rel = [i - lo for i, (lo, _) in zip(index, self.kept)]
+        return int(np.ravel_multi_index(rel, self.kept_grid))
+
+    def axis_partition(self, axis: int, coords: torch.Tensor) -> torch.Tensor:
+        """Partition index along ``axis`` of each coordinate, clamped into the kept range.
+
+        A coordinate exactly on an edge belongs to the partition after it; coordinates outside
+        the kept block (extrapolation, rounding at the border) go to the nearest kept partition.
+
+        Args: coords ``(N,)`` network coordinates.  Returns ``(N,)`` int64.
+        """
+        n = self.full_shape[axis]
+        inner = torch.tensor(self.edges[axis][1:-1], dtype=torch.float64) * (2.0 / n) - 1.0
+        index = torch.searchsorted(inner.to(coords.device), coords.to(torch.float64), right=True)
+        lo, hi = self.kept[axis]
+        return index.clamp_(lo, hi - 1)
+
+    def route(self, coords: torch.Tensor) -> torch.Tensor:
+        """Slot of the local network responsible for each coordinate.
+
+        Args: coords ``(N, d)``.  Returns ``(N,)`` int64 slots in ``[0, num_slots)``.
+        """
+        slot = torch.zeros(coords.shape[0], dtype=torch.int64, device=coords.device)
+        for axis, (lo, hi) in enumerate(self.kept):
+            slot = slot * (hi - lo) + (self.axis_partition(axis, coords[:, axis]) - lo)
+        return slot
+
+    def crop(self, region: tuple[Range, ...]) -> Partitioning:
+        """The partitioning of a file keeping only ``region`` (absolute partition indices)."""
+        if len(region) != self.ndim:
+            raise UsageError(f"--region needs {self.ndim} range(s), got {len(region)}")
+        for axis, ((lo, hi), (klo, khi)) in enumerate(zip(region, self.kept)):
+            if not (klo <= lo < hi <= khi):
+                kept_text = ",".join(f"{a}:{b}" for a, b in self.kept)
+                raise UsageError(
+                    f"--region {lo}:{hi} on axis {axis} is empty or outside the kept partitions ({kept_text})"
+                )
+        return Partitioning(self.full_shape, self.edges, tuple(region))
+
+    def slot_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """First and one-past-last sample index of every kept partition.
+
+        Returns: two ``(num_slots, d)`` int64 tensors, slots in row-major order.
+        """
+        axes = [range(lo, hi) for lo, hi in self.kept]
+        index = np.stack(np.meshgrid(*[np.array(a) for a in axes], indexing="ij"), -1).reshape(-1, self.ndim)
+        lows = np.array([[self.edges[a][i[a]] for a in range(self.ndim)] for i in index])
+        highs = np.array([[self.edges[a][i[a] + 1] for a in range(self.ndim)] for i in index])
+        return torch.from_numpy(lows).long(), torch.from_numpy(highs).long()
+
+    def to_dict(self) -> dict:
+        return {"full_shape": list(self.full_shape), "edges": [list(e) for e in self.edges],
+                "kept": [list(k) for k in self.kept]}
+
+    @classmethod
+    def from_dict(cls, data: object) -> Partitioning:
+        """Rebuild from file metadata, refusing anything inconsistent."""
+        try:
+            full_shape = tuple(_whole(n) for n in data["full_shape"])
+            edges = tuple(tuple(_whole(e) for e in axis) for axis in data["edges"])
+            kept = tuple((_whole(lo), _whole(hi)) for lo, hi in data["kept"])
+        except (TypeError, KeyError, ValueError) as exc:
+            raise InrFileError(f"partitioning metadata is malformed ({exc})") from None
+        if not (len(full_shape) == len(edges) == len(kept)) or not full_shape:
+            raise InrFileError("partitioning metadata has axes of different lengths")
+        for n, e, (lo, hi) in zip(full_shape, edges, kept):
+            if n < 1 or len(e) < 2 or e[0] != 0 or e[-1] != n or any(b <= a for a, b in zip(e, e[1:])):
+                raise InrFileError("partition edges are not increasing from 0 to the signal size")
+            if not 0 <= lo < hi <= len(e) - 1:
+                raise InrFileError("kept partition range is empty or outside the grid")
+        return cls(full_shape, edges, kept)
+
+
+def _whole(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{value!r} is not a whole number")
+    return value

@@ -1,0 +1,63 @@
+"""Quality metrics.  Conventions are fixed here and printed with every score (docs/FORMAT.md)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+SSIM_SIGMA = 1.5
+SSIM_RADIUS = 5  # int(3.5 * sigma + 0.5): an 11-tap window, as scikit-image's gaussian_weights=True
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+
+
+def psnr(reference: np.ndarray, candidate: np.ndarray, data_range: float) -> float:
+    """Peak signal-to-noise ratio in dB over all samples and channels: 10·log10(R² / MSE)."""
+    mse = float(np.mean((reference.astype(np.float64) - candidate.astype(np.float64)) ** 2))
+    return 10.0 * math.log10(data_range ** 2 / mse) if mse > 0 else math.inf
+
+
+def ssim(reference: np.ndarray, candidate: np.ndarray, data_range: float) -> float | None:
+    """Mean structural similarity of two ``(H, W, C)`` images, averaged over channels.
+
+    Gaussian window (σ = 1.5, 11 taps), K1 = 0.01, K2 = 0.03, population covariances, mean
+    over the pixels whose window lies inside the image: the definition of Wang et al. (2004)
+    as computed by ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False)``.  None for images smaller than the window.
+    """
+    height, width = reference.shape[:2]
+    if min(height, width) < 2 * SSIM_RADIUS + 1:
+        return None
+    return float(np.mean([_ssim_channel(reference[..., c], candidate[..., c], data_range)
+                          for c in range(reference.shape[-1])]))
+
+
+def ssim_map(reference: np.ndarray, candidate: np.ndarray, data_range: float) -> np.ndarray:
+    """SSIM at every pixel whose window lies inside the image: ``(H-10, W-10)`` float64."""
+    return _ssim_channel_map(torch.from_numpy(reference.astype(np.float64)),
+                             torch.from_numpy(candidate.astype(np.float64)), data_range).numpy()
+
+
+def _ssim_channel(reference: np.ndarray, candidate: np.ndarray, data_range: float) -> float:
+    return float(_ssim_channel_map(torch.from_numpy(reference.astype(np.float64)),
+                                   torch.from_numpy(candidate.astype(np.float64)), data_range).mean())
+
+
+def _ssim_channel_map(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
+    taps = torch.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=torch.float64)
+    kernel = torch.exp(-(taps ** 2) / (2 * SSIM_SIGMA ** 2))
+    kernel = kernel / kernel.sum()
+
+    def blur(image: torch.Tensor) -> torch.Tensor:
+        image = image[None, None]
+        image = F.conv2d(image, kernel.view(1, 1, -1, 1))
+        return F.conv2d(image, kernel.view(1, 1, 1, -1))[0, 0]
+
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x ** 2
+    var_y = blur(y * y) - mu_y ** 2
+    cov = blur(x * y) - mu_x * mu_y
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))

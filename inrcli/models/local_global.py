@@ -1,0 +1,189 @@
+"""Local-Global SIREN (Ashkenazi & Treister, NeurIPS 2024): croppable by construction.
+
+The domain is split into a grid of partitions.  Every partition owns a small local SIREN; a
+small global SIREN and one merge layer are shared by all of them.  At each of the
+``hidden_layers + 1`` depths::
+
+    local  = sin(ω0 (h W_local[p] + b_local[p]))     per partition p: a batched matmul
+    glob   = sin(ω0 (glob W_global + b_global))       shared
+    h      = sin(ω0 ([local, glob] W_merge + b_merge)) shared merge, feeds the next local layer
+
+and a per-partition linear layer maps ``h`` to the signal.  As in the published code the
+merge layer is one layer reused at every depth, and local and global layers both see the
+signal-wide coordinate.  Removing partition p's local weights removes exactly the signal in
+partition p: that is ``crop``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from inrcli.grid import Partitioning, Range
+from inrcli.errors import InrFileError, UsageError
+from inrcli.models.config import checked_config
+from inrcli.models.siren import SineLinear, bias_uniform_, siren_uniform_
+
+
+@dataclass(frozen=True)
+class LocalGlobalConfig:
+    """Everything that rebuilds a Local-Global SIREN.  Stored in the file's metadata."""
+
+    in_dim: int
+    """Coordinate dimensions (2 for images)."""
+    out_dim: int
+    """Signal channels."""
+    partitioning: Partitioning
+    """The partition grid, its sample edges and the kept block."""
+    local_width: int
+    """Hidden features of every local network."""
+    global_width: int
+    """Hidden features of the shared global network."""
+    hidden_layers: int = 3
+    """Hidden layers after the first layer (the published network has 3)."""
+    w0: float = 30.0
+    """Frequency factor ω0 of hidden and merge layers."""
+    first_w0: float = 30.0
+    """Frequency factor of the first local and global layers (audio needs ~3000)."""
+
+    def to_dict(self) -> dict:
+        return {"in_dim": self.in_dim, "out_dim": self.out_dim, "partitioning": self.partitioning.to_dict(),
+                "local_width": self.local_width, "global_width": self.global_width,
+                "hidden_layers": self.hidden_layers, "w0": self.w0, "first_w0": self.first_w0}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LocalGlobalConfig:
+        config = checked_config(cls, data, partitioning=Partitioning.from_dict)
+        if config.partitioning.ndim != config.in_dim:
+            raise InrFileError("partition grid dimensions do not match the model's input dimensions")
+        if config.partitioning.num_slots > 1 << 20:
+            raise InrFileError("partition grid is implausibly large")
+        return config
+
+    def param_count(self) -> dict[str, int]:
+        """Parameter counts: ``per_partition``, ``local`` (all kept), ``global``, ``merge``, ``total``."""
+        d, w, g, c, L = self.in_dim, self.local_width, self.global_width, self.out_dim, self.hidden_layers
+        per_partition = (d * w + w) + L * (w * w + w) + (w * c + c)
+        local = per_partition * self.partitioning.num_slots
+        glob = (d * g + g) + L * (g * g + g)
+        merge = (w + g) * w + w
+        return {"per_partition": per_partition, "local": local, "global": glob, "merge": merge,
+                "total": local + glob + merge}
+
+
+class LocalGlobalSiren(nn.Module):
+    """Local-Global SIREN: ``(B, n, in_dim), slots (B,) -> (B, n, out_dim)``.
+
+    ``slots[b]`` names the local network that evaluates row ``b``; ``slots=None`` means row
+    ``b`` belongs to slot ``b`` (training batches hold every slot in order).
+    """
+
+    name = "lg-siren"
+    Config = LocalGlobalConfig
+
+    def __init__(self, config: LocalGlobalConfig):
+        super().__init__()
+        self.config = c = config
+        slots, w = c.partitioning.num_slots, c.local_width
+        fan_ins = [c.in_dim] + [w] * c.hidden_layers
+        self.local_weight = nn.ParameterList(nn.Parameter(torch.empty(slots, n, w)) for n in fan_ins)
+        self.local_bias = nn.ParameterList(nn.Parameter(torch.empty(slots, w)) for _ in fan_ins)
+        for depth, (weight, bias, fan_in) in enumerate(zip(self.local_weight, self.local_bias, fan_ins)):
+            siren_uniform_(weight, fan_in, c.w0, first=depth == 0)
+            bias_uniform_(bias, fan_in)
+        self.out_weight = nn.Parameter(torch.empty(slots, w, c.out_dim))
+        self.out_bias = nn.Parameter(torch.empty(slots, c.out_dim))
+        siren_uniform_(self.out_weight, w, c.w0, first=False)
+        bias_uniform_(self.out_bias, w)
+        global_layers = [SineLinear(c.in_dim, c.global_width, c.first_w0, first=True)]
+        global_layers += [SineLinear(c.global_width, c.global_width, c.w0) for _ in range(c.hidden_layers)]
+        self.global_layers = nn.ModuleList(global_layers)
+        self.merge = SineLinear(w + c.global_width, w, c.w0)
+
+    @property
+    def partitioning(self) -> Partitioning:
+        return self.config.partitioning
+
+    @classmethod
+    def for_budget(cls, in_dim: int, out_dim: int, budget: int, partitioning: Partitioning,
+                   global_fraction: float = 0.1, global_width: int | None = None, **options) -> LocalGlobalSiren:
+        """The largest network within ``budget`` parameters.
+
+        The global branch and merge layer get about ``global_fraction`` of the budget (the
+        published split is ~10%), unless ``global_width`` fixes the global width.
+        """
+        local_width, global_width = _widths_for_budget(in_dim, out_dim, budget, partitioning, global_fraction,
+                                                       global_width, options.get("hidden_layers", 3))
+        return cls(LocalGlobalConfig(in_dim, out_dim, partitioning, local_width, global_width, **options))
+
+    def route(self, coords: torch.Tensor) -> torch.Tensor:
+        """Slot of the local network responsible for each coordinate: ``(N, d) -> (N,)``."""
+        return self.partitioning.route(coords)
+
+    def forward(self, coords: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
+        c = self.config
+        batch, n, d = coords.shape
+        hidden = coords
+        glob = coords.reshape(batch * n, d)
+        for depth, global_layer in enumerate(self.global_layers):
+            weight, bias = self.local_weight[depth], self.local_bias[depth]
+            if slots is not None:
+                weight, bias = weight[slots], bias[slots]
+            w0 = c.first_w0 if depth == 0 else c.w0
+            local = torch.sin(w0 * torch.baddbmm(bias.unsqueeze(1), hidden, weight))
+            glob = global_layer(glob)
+            hidden = self.merge(torch.cat([local, glob.view(batch, n, -1)], dim=-1))
+        weight, bias = (self.out_weight, self.out_bias) if slots is None else (self.out_weight[slots], self.out_bias[slots])
+        return torch.baddbmm(bias.unsqueeze(1), hidden, weight)
+
+    def param_count(self) -> dict[str, int]:
+        return self.config.param_count()
+
+    def crop(self, region: tuple[Range, ...]) -> LocalGlobalSiren:
+        """A new model holding only the partitions in ``region`` (absolute grid indices).
+
+        The local tensors are index-selected, not zeroed: the new model is smaller.
+        """
+        old = self.partitioning
+        new = old.crop(region)
+        keep = torch.tensor([old.slot_of(index) for index in np.ndindex(*new.kept_grid)
+                             for index in [tuple(i + lo for i, (lo, _) in zip(index, new.kept))]])
+        cropped = LocalGlobalSiren(replace(self.config, partitioning=new))
+        state = {}
+        for name, tensor in self.state_dict().items():
+            local = name.startswith(("local_", "out_"))
+            state[name] = tensor.index_select(0, keep).clone() if local else tensor.clone()
+        cropped.load_state_dict(state)
+        return cropped
+
+
+def _widths_for_budget(in_dim: int, out_dim: int, budget: int, partitioning: Partitioning,
+                       global_fraction: float, global_width: int | None, hidden_layers: int) -> tuple[int, int]:
+    """(local_width, global_width) with the largest total not above ``budget``."""
+
+    def count(w: int, g: int) -> dict[str, int]:
+        return LocalGlobalConfig(in_dim, out_dim, partitioning, w, g, hidden_layers).param_count()
+
+    best = None
+    for w in range(1, 1025):
+        if count(w, 1)["total"] > budget:
+            break
+        if global_width is not None:
+            g = global_width
+        else:  # largest g whose global + merge share stays within the fraction of the budget
+            g = 1
+            while g < 4096:
+                nxt = count(w, g + 1)
+                if nxt["global"] + nxt["merge"] > global_fraction * budget or nxt["total"] > budget:
+                    break
+                g += 1
+        total = count(w, g)["total"]
+        if total <= budget and (best is None or total > best[0]):
+            best = (total, w, g)
+    if best is None:
+        raise UsageError(f"--params {budget} is too small for {partitioning.num_slots} partitions; "
+                         f"use fewer partitions or a larger budget")
+    return best[1], best[2]

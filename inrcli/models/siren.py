@@ -1,0 +1,107 @@
+"""SIREN (Sitzmann et al. 2020): an MLP with sine activations and its published initialisation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from inrcli.models.config import checked_config
+
+
+def siren_uniform_(weight: torch.Tensor, fan_in: int, w0: float, first: bool) -> None:
+    """SIREN's initialisation: U(-1/n, 1/n) for a first layer, U(-√(6/n)/ω0, √(6/n)/ω0) after."""
+    bound = 1.0 / fan_in if first else math.sqrt(6.0 / fan_in) / w0
+    with torch.no_grad():
+        weight.uniform_(-bound, bound)
+
+
+def bias_uniform_(bias: torch.Tensor, fan_in: int) -> None:
+    """PyTorch's default bias initialisation, U(-1/√n, 1/√n), as in the published code."""
+    bound = 1.0 / math.sqrt(fan_in)
+    with torch.no_grad():
+        bias.uniform_(-bound, bound)
+
+
+class SineLinear(nn.Module):
+    """``sin(ω0 (x W^T + b))``: ``(N, in_dim) -> (N, out_dim)``."""
+
+    def __init__(self, in_dim: int, out_dim: int, w0: float, first: bool = False):
+        super().__init__()
+        self.w0 = w0
+        self.linear = nn.Linear(in_dim, out_dim)
+        siren_uniform_(self.linear.weight, in_dim, w0, first)
+        bias_uniform_(self.linear.bias, in_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.w0 * self.linear(x))
+
+
+@dataclass(frozen=True)
+class SirenConfig:
+    """Everything that rebuilds a SIREN.  Stored in the file's metadata."""
+
+    in_dim: int
+    """Coordinate dimensions (2 for images)."""
+    out_dim: int
+    """Signal channels."""
+    width: int
+    """Hidden features per layer."""
+    hidden_layers: int = 3
+    """Hidden sine layers after the first sine layer (SIREN's default network has 3)."""
+    w0: float = 30.0
+    """Frequency factor ω0 of the hidden layers."""
+    first_w0: float = 30.0
+    """Frequency factor of the first layer (audio needs ~3000)."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SirenConfig:
+        return checked_config(cls, data)
+
+    def param_count(self) -> dict[str, int]:
+        d, w, c, L = self.in_dim, self.width, self.out_dim, self.hidden_layers
+        total = (d * w + w) + L * (w * w + w) + (w * c + c)
+        return {"total": total}
+
+
+class Siren(nn.Module):
+    """SIREN: ``(B, n, in_dim) -> (B, n, out_dim)``; ``slots`` are accepted and ignored."""
+
+    name = "siren"
+    Config = SirenConfig
+
+    def __init__(self, config: SirenConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        layers = [SineLinear(c.in_dim, c.width, c.first_w0, first=True)]
+        layers += [SineLinear(c.width, c.width, c.w0) for _ in range(c.hidden_layers)]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(c.width, c.out_dim)
+        siren_uniform_(self.head.weight, c.width, c.w0, first=False)
+        bias_uniform_(self.head.bias, c.width)
+
+    partitioning = None
+
+    @classmethod
+    def for_budget(cls, in_dim: int, out_dim: int, budget: int, partitioning=None, **options) -> Siren:
+        """The widest SIREN whose parameter count does not exceed ``budget``."""
+        width = 1
+        while SirenConfig(in_dim, out_dim, width + 1, **options).param_count()["total"] <= budget:
+            width += 1
+        return cls(SirenConfig(in_dim, out_dim, width, **options))
+
+    def route(self, coords: torch.Tensor) -> torch.Tensor:
+        """Every coordinate goes to the one network: ``(N, d) -> (N,)`` zeros."""
+        return torch.zeros(coords.shape[0], dtype=torch.int64, device=coords.device)
+
+    def forward(self, coords: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.body(coords))
+
+    def param_count(self) -> dict[str, int]:
+        return self.config.param_count()

@@ -1,0 +1,66 @@
+"""Training batches drawn from a signal sampled on a grid."""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import torch
+
+from inrcli.grid import Partitioning, sample_centres
+
+
+class Sampler(Protocol):
+    def sample(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """One batch: coords ``(B, n, d)``, targets ``(B, n, C)``, slots ``(B,)`` or None (row b is slot b)."""
+
+
+class GridSampler:
+    """Random samples of a gridded signal.
+
+    With a partitioning, every step draws the same number of samples from *every* partition
+    (row ``b`` of the batch is partition ``b``), a ``fraction`` of a partition's samples, so
+    each local network gets a gradient every step.  Without one (plain SIREN), it draws
+    ``fraction`` of all samples at random, or all of them in order when ``fraction >= 1``.
+
+    Args:
+        values: ``(*shape, C)`` targets in network units.
+        partitioning: the model's partitioning, or None.
+        fraction: share of samples drawn per step.
+    """
+
+    def __init__(self, values: torch.Tensor, partitioning: Partitioning | None, fraction: float):
+        shape = tuple(values.shape[:-1])
+        self.shape = shape
+        self.targets = values.reshape(-1, values.shape[-1])
+        self.axes = [torch.from_numpy(sample_centres((0, n), n, n)).float() for n in shape]
+        self.strides = torch.tensor([math.prod(shape[a + 1:]) for a in range(len(shape))])
+        self.partitioning = partitioning
+        total = self.targets.shape[0]
+        if partitioning is not None:
+            self.lows, self.highs = partitioning.slot_bounds()
+            self.per_slot = max(1, math.ceil(fraction * total / partitioning.num_slots))
+        else:
+            self.full = fraction >= 1.0
+            self.batch = total if self.full else max(1, math.ceil(fraction * total))
+
+    @property
+    def batch_points(self) -> int:
+        """Samples per step."""
+        if self.partitioning is not None:
+            return self.per_slot * self.partitioning.num_slots
+        return self.batch
+
+    def sample(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, None]:
+        if self.partitioning is not None:
+            u = torch.rand(self.lows.shape[0], self.per_slot, len(self.shape), generator=generator)
+            index = self.lows[:, None, :] + (u * (self.highs - self.lows)[:, None, :]).long()
+        elif self.full:
+            index = torch.stack(torch.meshgrid(*[torch.arange(n) for n in self.shape], indexing="ij"), -1)
+            index = index.reshape(1, -1, len(self.shape))
+        else:
+            u = torch.rand(1, self.batch, len(self.shape), generator=generator)
+            index = (u * torch.tensor(self.shape)).long()
+        coords = torch.stack([axis[index[..., a]] for a, axis in enumerate(self.axes)], dim=-1)
+        flat = (index * self.strides).sum(-1)
+        return coords, self.targets[flat], None

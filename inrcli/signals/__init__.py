@@ -1,0 +1,88 @@
+"""Signal registry: file endings → modality; each modality module reads and writes its files.
+
+Adding a format is one line in ``EXTENSIONS`` (and, for a new kind of signal, one module
+with a ``Modality`` subclass plus one line in ``MODALITIES``).  Modules are imported lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from pathlib import Path
+
+from inrcli.errors import SignalReadError, UsageError
+from inrcli.files import extension_of, input_path, read_head
+from inrcli.signals.base import Modality, Signal
+
+MODALITIES = {"image": "inrcli.signals.image:ImageModality"}
+
+EXTENSIONS = {
+    "png": "image", "jpg": "image", "jpeg": "image", "tif": "image", "tiff": "image", "bmp": "image",
+    "webp": "image",
+}
+
+INR_EXTENSIONS = ("safetensors", "inr")
+
+# Leading bytes → format, for stdin and files whose name says nothing.
+MAGIC = [
+    (b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"),
+    (b"BM", "bmp"),
+]
+
+
+@cache
+def modality(name: str) -> Modality:
+    """The modality registered as ``name``."""
+    try:
+        module_name, class_name = MODALITIES[name].split(":")
+    except KeyError:
+        raise UsageError(f"unknown modality {name!r}") from None
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
+def modality_for(ext: str) -> Modality:
+    try:
+        return modality(EXTENSIONS[ext])
+    except KeyError:
+        known = ", ".join(sorted(EXTENSIONS))
+        raise UsageError(f"unsupported format {ext!r} (supported: {known})") from None
+
+
+def sniff(head: bytes) -> str | None:
+    """Format of a file from its first bytes, or None."""
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    for magic, ext in MAGIC:
+        if head.startswith(magic):
+            return ext
+    if len(head) > 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") > 1:
+        return "safetensors"
+    return None
+
+
+def resolve_format(path: Path, name: str, fmt: str | None) -> str:
+    """The format to read ``path`` as: ``--format``, else the file ending, else the bytes."""
+    if fmt:
+        return fmt.lower().lstrip(".")
+    ext = extension_of(name)
+    if ext in EXTENSIONS or ext in INR_EXTENSIONS:
+        return ext
+    sniffed = sniff(read_head(path))
+    if sniffed is None:
+        raise SignalReadError(f"{name}: cannot tell the format; name it with --format")
+    return sniffed
+
+
+def read_signal(source: str, fmt: str | None = None) -> Signal:
+    """Read a signal file (or ``-`` for stdin) into a :class:`Signal`."""
+    with input_path(source, fmt or extension_of(source)) as path:
+        ext = resolve_format(path, source, fmt)
+        return modality_for(ext).read(path, ext)
+
+
+def write_signal(signal: Signal, path: Path, ext: str, options: dict) -> None:
+    """Write ``signal`` to ``path`` in format ``ext``."""
+    target = modality_for(ext)
+    if target.name != signal.modality:
+        raise UsageError(f"cannot write a {signal.modality} as .{ext} (a {target.name} format)")
+    target.write(signal, path, ext, options)

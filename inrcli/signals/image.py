@@ -1,0 +1,166 @@
+"""Images: read and written through imageio (Pillow), 16-bit PNG through pypng.
+
+Values are floats in [0, 1] per channel.  Channels are kept as stored: grey (1), grey +
+alpha (2), RGB (3) or RGBA (4); alpha is a channel like any other.  Palette images are
+expanded to RGB(A), CMYK/YCbCr/LAB to RGB, 1-bit to grey.  8- and 16-bit depths are kept.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+
+from inrcli import metrics
+from inrcli.errors import InrError, SignalReadError, UsageError
+from inrcli.signals.base import Modality, Signal
+
+MAX_PIXELS = 180_000_000  # refuse larger images before decoding them (decompression bombs)
+CONVERT_TO_RGB = {"CMYK", "YCbCr", "LAB", "HSV"}
+EIGHT_BIT_ONLY = {"jpg", "jpeg", "bmp", "webp", "gif"}
+
+
+class ImageModality(Modality):
+    name = "image"
+    ndim = 2
+    partition_size = 32
+    first_w0 = 30.0
+    sample_fraction = 0.125
+
+    def read(self, path: Path, ext: str) -> Signal:
+        try:
+            if ext == "png" and _png_bit_depth(path) == 16:
+                array = _read_png16(path)
+            else:
+                array = _read_pillow(path)
+        except InrError:
+            raise
+        except Exception as exc:  # imageio/Pillow raise many types for corrupt data
+            raise SignalReadError(f"cannot read image {path.name}: {_first_line(exc)}") from None
+        values, bits = _to_float(array)
+        if min(values.shape[:2]) < 1:
+            raise SignalReadError(f"image {path.name} has no pixels ({values.shape[1]}×{values.shape[0]})")
+        return Signal(self.name, values, {"bit_depth": bits})
+
+    def write(self, signal: Signal, path: Path, ext: str, options: dict) -> None:
+        bits = options.get("bit_depth") or signal.info.get("bit_depth", 8)
+        if ext in EIGHT_BIT_ONLY:
+            if options.get("bit_depth") == 16:
+                raise UsageError(f".{ext} holds 8 bits per channel; use .png or .tiff for 16-bit output")
+            bits = 8
+        values = signal.values
+        if ext in ("jpg", "jpeg") and values.shape[-1] in (2, 4):
+            values = _flatten_alpha(values)  # JPEG has no alpha: composite over white, as image editors do
+        array = quantize(values, bits)
+        if array.shape[-1] == 1:
+            array = array[..., 0]
+        if bits == 16 and ext == "png":
+            _write_png16(path, array)
+        elif ext in ("tif", "tiff"):
+            import tifffile
+
+            tifffile.imwrite(path, array, photometric="minisblack" if array.ndim == 2 else "rgb")
+        else:
+            kwargs = {"quality": int(options.get("quality") or 95)} if ext in ("jpg", "jpeg") else {}
+            iio.imwrite(path, array, extension=f".{ext}", plugin="pillow", **kwargs)
+
+    def normalization(self, signal: Signal) -> tuple[float, float]:
+        return 0.5, 0.5
+
+    def default_budget(self, shape: tuple[int, ...], channels: int) -> int:
+        """About 200k parameters for 512×512, in proportion to the pixel count."""
+        return int(min(5_000_000, max(4_000, 200_000 * math.prod(shape) / 512 ** 2)))
+
+    def finish(self, values: np.ndarray, info: dict) -> Signal:
+        return Signal(self.name, np.clip(values, 0.0, 1.0, out=values), dict(info))
+
+    def metrics(self, reference: Signal, candidate: Signal) -> dict:
+        """PSNR and SSIM on the integer pixel values at the reference's bit depth."""
+        bits = reference.info.get("bit_depth", 8)
+        peak = float(2 ** bits - 1)
+        ref, cand = quantize(reference.values, bits), quantize(candidate.values, bits)
+        return {"psnr": round(metrics.psnr(ref, cand, peak), 4),
+                "ssim": _rounded(metrics.ssim(ref, cand, peak)),
+                "convention": f"PSNR over all pixels and channels of the {bits}-bit values, peak {peak:g}; "
+                              f"SSIM with an 11-tap Gaussian window (σ 1.5), mean over channels"}
+
+
+def quantize(values: np.ndarray, bits: int) -> np.ndarray:
+    """Floats in [0, 1] → unsigned integers of ``bits`` bits, rounding to nearest."""
+    peak = 2 ** bits - 1
+    dtype = np.uint8 if bits == 8 else np.uint16
+    return np.rint(np.clip(values, 0.0, 1.0) * peak).astype(dtype)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def _read_pillow(path: Path) -> np.ndarray:
+    props = iio.improps(path, plugin="pillow", index=0)
+    pixels = math.prod(props.shape[:2])
+    if pixels > MAX_PIXELS:
+        raise SignalReadError(f"image {path.name} is {props.shape[1]}×{props.shape[0]} "
+                              f"({pixels / 1e6:.0f} megapixels); inr refuses images over {MAX_PIXELS / 1e6:.0f} megapixels")
+    mode = iio.immeta(path, plugin="pillow", index=0).get("mode")
+    if mode in CONVERT_TO_RGB:
+        return iio.imread(path, plugin="pillow", index=0, mode="RGB")
+    if mode == "1":
+        return iio.imread(path, plugin="pillow", index=0, mode="L")
+    return iio.imread(path, plugin="pillow", index=0)
+
+
+def _to_float(array: np.ndarray) -> tuple[np.ndarray, int]:
+    """Integer or float pixels → ``(H, W, C)`` float32 in [0, 1] and the bit depth."""
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or not 1 <= array.shape[-1] <= 4:
+        raise SignalReadError(f"unsupported image layout {array.shape}")
+    if array.dtype == np.uint8 or array.dtype == bool:
+        return array.astype(np.float32) / (1.0 if array.dtype == bool else 255.0), 8
+    if array.dtype in (np.uint16, np.int32, np.uint32, np.int16):
+        return np.clip(array, 0, 65535).astype(np.float32) / 65535.0, 16
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)):
+            raise SignalReadError("image holds NaN or infinite values")
+        return np.clip(array, 0.0, 1.0).astype(np.float32), 16
+    raise SignalReadError(f"unsupported pixel type {array.dtype}")
+
+
+def _flatten_alpha(values: np.ndarray) -> np.ndarray:
+    colour, alpha = values[..., :-1], values[..., -1:]
+    return colour * alpha + (1.0 - alpha)
+
+
+def _png_bit_depth(path: Path) -> int:
+    with open(path, "rb") as handle:
+        head = handle.read(26)
+    return head[24] if len(head) == 26 and head[:8] == b"\x89PNG\r\n\x1a\n" else 8
+
+
+def _read_png16(path: Path) -> np.ndarray:
+    import png
+
+    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+    if width * height > MAX_PIXELS:
+        raise SignalReadError(f"image {path.name} is {width}×{height}; inr refuses images over "
+                              f"{MAX_PIXELS / 1e6:.0f} megapixels")
+    planes = info["planes"]
+    return np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)
+
+
+def _write_png16(path: Path, array: np.ndarray) -> None:
+    import png
+
+    height, width = array.shape[:2]
+    planes = 1 if array.ndim == 2 else array.shape[2]
+    writer = png.Writer(width, height, greyscale=planes in (1, 2), alpha=planes in (2, 4), bitdepth=16)
+    with open(path, "wb") as handle:
+        writer.write(handle, array.reshape(height, width * planes))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

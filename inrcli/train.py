@@ -1,0 +1,139 @@
+"""Fitting a model to a signal.  Never prints: progress goes through a callback."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+
+from inrcli.sampling import Sampler
+
+# Mean squared error in network units, where signals span [-1, 1] (peak-to-peak 2).
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB of a mean squared error measured on values scaled to [-1, 1]."""
+    return 10.0 * math.log10(4.0 / mse) if mse > 0 else float("inf")
+
+
+@dataclass
+class TrainConfig:
+    """How long and how to train."""
+
+    steps: int | None = None
+    """Stop after this many steps (also fixes the learning-rate schedule)."""
+    seconds: float | None = None
+    """Stop after this much wall-clock training time."""
+    target_psnr: float | None = None
+    """Stop once a full evaluation reaches this PSNR (dB)."""
+    lr: float = 2e-3
+    """Peak learning rate of Adam."""
+    min_lr_ratio: float = 0.01
+    """The cosine schedule decays the learning rate to this fraction of ``lr``."""
+    seed: int = 0
+    """Seeds model initialisation and sampling."""
+    device: str = "cpu"
+    check_every: int = 50
+    """Least number of steps between full evaluations for --target-psnr."""
+
+
+@dataclass
+class StepInfo:
+    """What the progress callback is told after each step."""
+
+    step: int
+    planned_steps: int
+    psnr: float
+    """Running estimate from the training batches (dB)."""
+    elapsed: float
+    remaining: float | None
+    """Estimated seconds left, once known."""
+
+
+@dataclass
+class TrainRecord:
+    """What happened during training.  Stored in the file."""
+
+    steps: int
+    planned_steps: int
+    seconds: float
+    psnr: float | None
+    """PSNR of the full evaluation at the end (filled in by the caller's metric)."""
+    batch_psnr: float
+    stopped_by: str
+    """'steps', 'seconds' or 'target_psnr'."""
+    lr: float
+    seed: int
+    device: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+CALIBRATION_STEPS = (5, 20, 60)  # steps after which a --seconds run re-estimates how many steps fit
+
+
+def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
+        on_step: Callable[[StepInfo], None] | None = None,
+        full_psnr: Callable[[], float] | None = None,
+        should_stop: Callable[[], bool] | None = None) -> TrainRecord:
+    """Train ``model`` on batches from ``sampler`` with Adam and a cosine learning rate.
+
+    Training stops at ``config.steps``, at ``config.seconds`` of wall-clock time, or when
+    ``full_psnr()`` reaches ``config.target_psnr``, whichever comes first.  With only a time
+    budget, the number of planned steps (which sets the schedule) is estimated from the first
+    steps' speed.
+    """
+    if config.steps is None and config.seconds is None:
+        raise ValueError("fit needs steps or seconds")
+    device = torch.device(config.device)
+    generator = torch.Generator(device="cpu").manual_seed(config.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    planned = config.steps if config.steps is not None else 1_000_000_000
+    start = time.perf_counter()
+    ema_mse, stopped_by, step, last_check = None, "steps", 0, 0
+    while step < planned:
+        for group in optimizer.param_groups:
+            group["lr"] = _cosine_lr(config, step, planned)
+        coords, targets, slots = sampler.sample(generator)
+        coords, targets = coords.to(device), targets.to(device)
+        loss = torch.mean((model(coords, None if slots is None else slots.to(device)) - targets) ** 2)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        mse = loss.item()
+        ema_mse = mse if ema_mse is None else 0.9 * ema_mse + 0.1 * mse
+        elapsed = time.perf_counter() - start
+        if config.seconds is not None:
+            if config.steps is None and step in CALIBRATION_STEPS:
+                planned = max(step + 1, int(config.seconds * step / elapsed))
+            if elapsed >= config.seconds:
+                stopped_by = "seconds"
+                break
+        if on_step:
+            remaining = (planned - step) * elapsed / step if planned < 1_000_000_000 else None
+            if config.seconds is not None:
+                remaining = min(remaining if remaining is not None else math.inf, config.seconds - elapsed)
+            on_step(StepInfo(step, planned, psnr_from_mse(ema_mse), elapsed, remaining))
+        if (config.target_psnr is not None and full_psnr is not None and step - last_check >= config.check_every
+                and psnr_from_mse(ema_mse) >= config.target_psnr - 1.0):
+            last_check = step
+            if full_psnr() >= config.target_psnr:
+                stopped_by = "target_psnr"
+                break
+        if should_stop and should_stop():
+            stopped_by = "interrupted"
+            break
+    seconds = time.perf_counter() - start
+    return TrainRecord(steps=step, planned_steps=planned if planned < 1_000_000_000 else step,
+                       seconds=round(seconds, 3), psnr=None,
+                       batch_psnr=round(psnr_from_mse(ema_mse), 3) if ema_mse is not None else 0.0,
+                       stopped_by=stopped_by, lr=config.lr, seed=config.seed, device=str(device))
+
+
+def _cosine_lr(config: TrainConfig, step: int, planned: int) -> float:
+    progress = min(1.0, step / max(planned, 1))
+    floor = config.min_lr_ratio
+    return config.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
