@@ -20,10 +20,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from inrcli import __version__, api, fileformat
-from inrcli.errors import InrError, UsageError
-from inrcli.files import STDIO, atomic_output, check_target, extension_of, input_path
+from inrcli.errors import InrError, InrFileError, UsageError
+from inrcli.files import STDIO, atomic_output, check_target, extension_of, input_path, read_head
 from inrcli.models import model_class
-from inrcli.signals import INR_EXTENSIONS, Signal, modality_for, read_signal, resolve_format, write_signal
+from inrcli.signals import INR_EXTENSIONS, Signal, modality_for, read_signal, resolve_format, sniff, write_signal
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Turn signals into implicit neural representations (.safetensors) and back.")
@@ -106,9 +106,16 @@ def _check_json_stdout(output: str, as_json: bool) -> None:
 
 
 def load_inr(source: str) -> fileformat.InrFile:
-    """Read an INR file (or ``-``) and validate it."""
+    """Read an INR file (or ``-``) and validate it; errors name the file."""
+    name = "stdin" if source == STDIO else source
     with input_path(source, "safetensors") as path:
-        return fileformat.load(path)
+        kind = sniff(read_head(path))
+        if kind not in (None, "safetensors"):
+            raise InrFileError(f"{name} is a {kind} file, not an INR file (.safetensors made by inr encode)")
+        try:
+            return fileformat.load(path)
+        except InrFileError as exc:
+            raise InrFileError(f"{name}: {exc}") from None
 
 
 def _is_inr(source: str, fmt: Optional[str]) -> bool:
@@ -129,23 +136,32 @@ class _EncodeProgress:
                                  TextColumn("PSNR {task.fields[psnr]}"), TimeElapsedColumn(),
                                  TextColumn("left {task.fields[left]}"), console=err, transient=False)
         self.task = None
+        self.final = None
         self.last = 0.0
 
     def __enter__(self):
-        if self.enabled:
-            self.progress.start()
-            self.task = self.progress.add_task("encode", total=None, step="0", psnr="…", left="…")
         return self
 
     def __exit__(self, *exc):
-        if self.enabled:
+        if self.task is not None:
+            if self.final is not None and exc[0] is None:
+                self._show(self.final)
             self.progress.stop()
 
     def update(self, info) -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self.last < 0.1:
+        """Called after every step; started on the first, so set-up errors print no bar."""
+        if not self.enabled:
             return
-        self.last = now
+        self.final = info
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("encode", total=None, step="0", psnr="…", left="…")
+        now = time.monotonic()
+        if now - self.last >= 0.1:
+            self.last = now
+            self._show(info)
+
+    def _show(self, info) -> None:
         left = "…" if info.remaining is None else f"{max(info.remaining, 0):.0f}s"
         self.progress.update(self.task, completed=info.step, total=info.planned_steps, step=f"{info.step}/{info.planned_steps}",
                              psnr=f"{info.psnr:.2f} dB", left=left)
@@ -265,18 +281,19 @@ class _DecodeProgress:
         self.task = None
 
     def __enter__(self):
-        if self.enabled:
-            self.progress.start()
-            self.task = self.progress.add_task("decode", total=1)
         return self
 
     def __exit__(self, *exc):
-        if self.enabled:
+        if self.task is not None:
             self.progress.stop()
 
     def update(self, done: int, total: int) -> None:
-        if self.enabled:
-            self.progress.update(self.task, completed=done, total=total)
+        if not self.enabled:
+            return
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("decode", total=total)
+        self.progress.update(self.task, completed=done, total=total)
 
 
 def _size_text(shape: tuple[int, ...]) -> str:

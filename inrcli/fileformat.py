@@ -107,7 +107,17 @@ def to_bytes(inr: InrFile) -> bytes:
         "dtype": inr.dtype,
         "software": f"inrcli {__version__}",
     }
-    return save_tensors(tensors, metadata=metadata)
+    return _canonical_header(save_tensors(tensors, metadata=metadata))
+
+
+def _canonical_header(data: bytes) -> bytes:
+    """Rewrite the header with sorted keys: safetensors stores metadata in a hash map whose
+    order changes from process to process, and the same weights must give the same bytes."""
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + length])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # tensor data stays 8-byte aligned
+    return struct.pack("<Q", len(text)) + text + data[8 + length:]
 
 
 def save(inr: InrFile, path: Path) -> int:

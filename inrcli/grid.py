@@ -133,7 +133,7 @@ class Partitioning:
         """
         n = self.full_shape[axis]
         inner = torch.tensor(self.edges[axis][1:-1], dtype=torch.float64) * (2.0 / n) - 1.0
-        index = torch.searchsorted(inner.to(coords.device), coords.to(torch.float64), right=True)
+        index = torch.searchsorted(inner.to(coords.device), coords.to(torch.float64).contiguous(), right=True)
         lo, hi = self.kept[axis]
         return index.clamp_(lo, hi - 1)
 

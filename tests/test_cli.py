@@ -1,0 +1,175 @@
+"""The real CLI, in-process through typer's CliRunner: every command and its error paths."""
+
+import json
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from inrcli.signals import read_signal
+from tests.conftest import invoke, synthetic_image
+
+
+def test_encode_json_summary_and_default_output(runner, image_file: Path):
+    result = invoke(runner, "encode", image_file, "--steps", "5", "--params", "3000", "--json", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["output"] == str(image_file.with_suffix(".safetensors"))
+    assert {"output", "params", "steps", "seconds", "psnr"} <= set(summary)
+    assert summary["steps"] == 5 and summary["params"] <= 3000
+    assert image_file.with_suffix(".safetensors").exists()
+
+
+def test_encode_shows_progress_and_summary_on_stderr_only(runner, image_file: Path, tmp_path: Path):
+    result = invoke(runner, "encode", image_file, "-o", tmp_path / "x.safetensors", "--steps", "3", "--params", "3000")
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert "PSNR" in result.stderr and "params" in result.stderr
+
+
+def test_same_seed_same_weights(runner, image_file: Path, tmp_path: Path):
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / f"{name}.safetensors"
+        assert invoke(runner, "encode", image_file, "-o", out, "--steps", "5", "--params", "3000", "--seed", "7", "-q").exit_code == 0
+        outs.append(out)
+    from inrcli import fileformat
+
+    a, b = (fileformat.load(o).model.state_dict() for o in outs)
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+
+
+def test_existing_output_needs_force(runner, image_file: Path, tmp_path: Path):
+    out = tmp_path / "x.safetensors"
+    out.write_bytes(b"keep me")
+    result = invoke(runner, "encode", image_file, "-o", out, "--steps", "2", "--params", "3000", "-q")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("inr: error:") and "--force" in result.stderr
+    assert out.read_bytes() == b"keep me"
+    assert invoke(runner, "encode", image_file, "-o", out, "--steps", "2", "--params", "3000", "-q", "--force").exit_code == 0
+    assert out.read_bytes() != b"keep me"
+
+
+def test_output_may_not_be_the_input(runner, image_file: Path):
+    before = image_file.read_bytes()
+    result = invoke(runner, "encode", image_file, "-o", image_file, "--steps", "2", "--force", "-q")
+    assert result.exit_code == 2 and "input" in result.stderr
+    assert image_file.read_bytes() == before
+
+
+def test_decode_scale_and_size(runner, encoded_tiny: Path, tmp_path: Path):
+    assert invoke(runner, "decode", encoded_tiny, "-o", tmp_path / "x2.png", "--scale", "2", "-q").exit_code == 0
+    assert iio.imread(tmp_path / "x2.png").shape == (40, 48, 3)
+    assert invoke(runner, "decode", encoded_tiny, "-o", tmp_path / "s.jpg", "--size", "30x10", "-q").exit_code == 0
+    assert iio.imread(tmp_path / "s.jpg").shape == (10, 30, 3)
+    assert invoke(runner, "decode", encoded_tiny, "-o", tmp_path / "d.png", "--bit-depth", "16", "-q").exit_code == 0
+    assert (tmp_path / "d.png").read_bytes()[24] == 16  # PNG header: bit depth
+    assert read_signal(str(tmp_path / "d.png")).info["bit_depth"] == 16
+
+
+def test_decode_json_and_stdout(runner, encoded_tiny: Path):
+    result = invoke(runner, "decode", encoded_tiny, "-o", "-", "--format", "png", "-q")
+    assert result.exit_code == 0
+    assert result.stdout_bytes.startswith(b"\x89PNG")
+    assert iio.imread(result.stdout_bytes).shape == (20, 24, 3)
+
+
+def test_stdin_to_stdout_pipeline(runner, image_file: Path, tmp_path: Path):
+    result = invoke(runner, "encode", "-", "-o", "-", "--format", "png", "--steps", "3", "--params", "3000", "-q",
+                    input=image_file.read_bytes())
+    assert result.exit_code == 0, result.stderr
+    model = result.stdout_bytes
+    decoded = invoke(runner, "decode", "-", "-o", "-", "--format", "png", "-q", input=model)
+    assert decoded.exit_code == 0, decoded.stderr
+    assert iio.imread(decoded.stdout_bytes).shape == (20, 24, 3)
+    info = invoke(runner, "info", "-", "--json", input=model)
+    assert json.loads(info.stdout)["shape"] == [20, 24]
+
+
+def test_info_json_keys(runner, encoded_tiny: Path):
+    result = invoke(runner, "info", encoded_tiny, "--json")
+    data = json.loads(result.stdout)
+    assert {"modality", "arch", "partitions", "params", "shape"} <= set(data)
+    assert data["partitions"] == [3, 4] and data["arch"] == "lg-siren"
+    counts = data["param_counts"]
+    assert counts["total"] == counts["local"] + counts["global"] + counts["merge"] == data["params"]
+    human = invoke(runner, "info", encoded_tiny)
+    assert "lg-siren" in human.stdout and "3×4 grid" in human.stdout
+
+
+def test_eval_against_image_and_inr(runner, image_file: Path, encoded_tiny: Path, tmp_path: Path):
+    decoded = tmp_path / "d.png"
+    invoke(runner, "decode", encoded_tiny, "-o", decoded, "-q")
+    by_image = json.loads(invoke(runner, "eval", image_file, decoded, "--json").stdout)
+    by_inr = json.loads(invoke(runner, "eval", image_file, encoded_tiny, "--json").stdout)
+    assert by_image["psnr"] == pytest.approx(by_inr["psnr"]) and by_image["ssim"] == pytest.approx(by_inr["ssim"])
+    assert 10 < by_image["psnr"] < 60
+    human = invoke(runner, "eval", image_file, decoded)
+    assert "PSNR" in human.stdout and "SSIM" in human.stdout
+
+
+def test_eval_error_map(runner, image_file: Path, encoded_tiny: Path, tmp_path: Path):
+    result = invoke(runner, "eval", image_file, encoded_tiny, "--error-map", tmp_path / "err.png", "--json")
+    assert result.exit_code == 0, result.stderr
+    picture = iio.imread(tmp_path / "err.png")
+    assert picture.ndim == 3 and picture.shape[0] >= 20 and picture.shape[0] % 20 == 0
+
+
+def test_crop_cli_and_errors(runner, encoded_tiny: Path, tmp_path: Path):
+    out = tmp_path / "c.safetensors"
+    result = invoke(runner, "crop", encoded_tiny, "--region", "1:3,0:2", "-o", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["kept"] == [[1, 3], [0, 2]]
+    for region in ("0:0,0:1", "0:4,0:1", "0:1"):
+        bad = invoke(runner, "crop", encoded_tiny, "--region", region, "-o", tmp_path / "bad.safetensors")
+        assert bad.exit_code == 2 and bad.stderr.startswith("inr: error:"), region
+    # a region outside what a cropped file keeps is refused; inside it works
+    assert invoke(runner, "crop", out, "--region", "0:1,0:1", "-o", tmp_path / "bad.safetensors").exit_code == 2
+    assert invoke(runner, "crop", out, "--region", "2:3,1:2", "-o", tmp_path / "cc.safetensors").exit_code == 0
+
+
+def test_crop_of_a_siren_file_is_a_clear_error(runner, image_file: Path, tmp_path: Path):
+    model = tmp_path / "s.safetensors"
+    assert invoke(runner, "encode", image_file, "-o", model, "--arch", "siren", "--steps", "3", "--params", "2000", "-q").exit_code == 0
+    result = invoke(runner, "crop", model, "--region", "0:1,0:1", "-o", tmp_path / "c.safetensors")
+    assert result.exit_code == 2 and "siren" in result.stderr
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["encode", "missing.png"], 1, "no such file"),
+    (["encode", "{img}", "--arch", "nerf"], 2, "unknown architecture"),
+    (["encode", "{img}", "--partitions", "0,2"], 2, "--partitions"),
+    (["encode", "{img}", "--partitions", "100,1", "--steps", "1"], 2, "partitions"),
+    (["encode", "{img}", "--dtype", "int8"], 2, "--dtype"),
+    (["encode", "{img}", "--steps", "-1"], 2, "--steps"),
+    (["encode", "{img}", "--device", "cuda:0", "--steps", "1", "-o", "{tmp}/x.safetensors"], 2, "cuda"),
+    (["encode", "-"], 2, "-o"),
+    (["decode", "{img}"], 1, "inr file"),
+    (["decode", "{model}", "-o", "{tmp}/x.wav"], 2, "unsupported format"),
+    (["decode", "{model}", "-o", "{tmp}/x.png", "--scale", "2", "--size", "4x4"], 2, "not both"),
+    (["decode", "{model}", "-o", "{tmp}/x.png", "--scale", "100000"], 1, "GiB"),
+    (["decode", "{model}", "-o", "{tmp}/noext"], 2, "--format"),
+    (["info", "{tmp}"], 1, "directory"),
+    (["eval", "{img}", "{tmp}/nothing.png"], 1, "no such file"),
+])
+def test_error_paths_print_one_line_and_exit_code(runner, image_file, encoded_tiny, tmp_path, args, code, message):
+    args = [a.format(img=image_file, model=encoded_tiny, tmp=tmp_path) for a in args]
+    result = invoke(runner, *args)
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("inr: error:"), result.stderr
+    assert message.lower() in lines[0].lower()
+    assert "Traceback" not in result.stderr
+
+
+def test_eval_reports_shape_mismatch(runner, image_file: Path, tmp_path: Path):
+    other = tmp_path / "other.png"
+    iio.imwrite(other, synthetic_image(10, 10))
+    result = invoke(runner, "eval", image_file, other)
+    assert result.exit_code == 2 and "shapes differ" in result.stderr
+
+
+def test_version_and_help(runner):
+    assert invoke(runner, "--version").stdout.startswith("inr ")
+    assert "encode" in invoke(runner, "--help").stdout

@@ -1,0 +1,81 @@
+import math
+
+import pytest
+import torch
+
+from inrcli.grid import Partitioning
+from inrcli.models import MODELS
+from inrcli.models.local_global import LocalGlobalSiren
+from inrcli.models.siren import Siren
+from inrcli.sampling import GridSampler
+from inrcli.train import TrainConfig, fit
+
+
+def build(name: str, budget: int = 3000):
+    part = Partitioning.even((16, 16), (2, 2))
+    cls = MODELS[name]
+    kwargs = {"partitioning": part} if name == "lg-siren" else {}
+    return cls.for_budget(2, 3, budget, **kwargs), part
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_trains_and_improves(name):
+    torch.manual_seed(0)
+    model, part = build(name)
+    y, x = torch.meshgrid(torch.linspace(-1, 1, 16), torch.linspace(-1, 1, 16), indexing="ij")
+    target = torch.stack([torch.sin(3 * x), torch.cos(2 * y), x * y], -1)
+    sampler = GridSampler(target, model.partitioning, 0.5)
+    coords, targets, _ = sampler.sample(torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        before = torch.mean((model(coords) - targets) ** 2).item()
+    record = fit(model, sampler, TrainConfig(steps=200, lr=2e-3))
+    assert record.steps == 200 and record.stopped_by == "steps"
+    with torch.no_grad():
+        after = torch.mean((model(coords) - targets) ** 2).item()
+    assert after < 0.15 * before, (before, after)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_parameter_budget_is_respected_and_counted_exactly(name):
+    model, _ = build(name, budget=5000)
+    actual = sum(p.numel() for p in model.parameters())
+    assert model.param_count()["total"] == actual <= 5000
+    assert actual > 4000  # the budget is used, not wasted
+
+
+def test_local_global_split_follows_the_published_share():
+    part = Partitioning.even((512, 512), (16, 16))
+    model = LocalGlobalSiren.for_budget(2, 3, 200_000, partitioning=part)
+    counts = model.param_count()
+    assert 190_000 <= counts["total"] <= 200_000
+    assert 0.05 <= (counts["global"] + counts["merge"]) / counts["total"] <= 0.11
+
+
+def test_siren_initialisation_bounds():
+    model = Siren.for_budget(2, 1, 20_000)
+    first = model.body[0].linear.weight
+    hidden = model.body[1].linear.weight
+    n = hidden.shape[1]
+    assert first.abs().max() <= 1 / 2 and first.abs().max() > 0.4
+    assert hidden.abs().max() <= math.sqrt(6 / n) / 30
+
+
+def test_lg_crop_keeps_exactly_the_selected_local_networks():
+    torch.manual_seed(0)
+    part = Partitioning.even((12, 12), (3, 3))
+    model = LocalGlobalSiren.for_budget(2, 1, 4000, partitioning=part)
+    cropped = model.crop(((1, 3), (0, 2)))
+    assert cropped.partitioning.num_slots == 4
+    assert cropped.local_weight[0].shape[0] == 4
+    coords = torch.rand(1, 5, 2) * 2 - 1
+    for new_slot, old_slot in enumerate([3, 4, 6, 7]):
+        a = model(coords, torch.tensor([old_slot]))
+        b = cropped(coords, torch.tensor([new_slot]))
+        assert torch.equal(a, b)
+
+
+def test_slots_none_means_row_b_is_slot_b():
+    torch.manual_seed(0)
+    model, part = build("lg-siren")
+    coords = torch.rand(part.num_slots, 7, 2) * 2 - 1
+    assert torch.allclose(model(coords), model(coords, torch.arange(part.num_slots)))
