@@ -131,7 +131,8 @@ def decode(inr: InrFile, out_shape: tuple[int, ...] | None = None, device: str |
                             f"decode a smaller size or crop a region first (inr crop)")
     model = inr.model.to(device)
     values = decode_grid(model, out_shape, inr.signal.window, inr.signal.full_shape, device, on_progress)
-    values = values * np.float32(inr.signal.scale) + np.float32(inr.signal.offset)
+    values *= np.float32(inr.signal.scale)  # in place: a large decode must not hold two copies
+    values += np.float32(inr.signal.offset)
     return modality(inr.modality).finish(values, inr.signal.info)
 
 

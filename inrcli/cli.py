@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import signal
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from inrcli import __version__, api, fileformat
-from inrcli.errors import InrError, InrFileError, UsageError
+from inrcli.errors import InrError, InrFileError, Terminated, UsageError
 from inrcli.files import STDIO, atomic_output, check_target, extension_of, input_path, read_head
 from inrcli.models import model_class
 from inrcli.signals import INR_EXTENSIONS, Signal, modality_for, read_signal, resolve_format, sniff, write_signal
@@ -59,9 +58,9 @@ def command(func):
                 raise
             err.print(f"inr: error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             err.print("inr: error: interrupted; no output written", markup=False)
-            raise typer.Exit(130) from None
+            raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
         except MemoryError:
             err.print("inr: error: out of memory; try a smaller size, fewer --params or a region", markup=False)
             raise typer.Exit(1) from None
@@ -73,10 +72,6 @@ def command(func):
             raise typer.Exit(1) from None
 
     return wrapper
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def _emit_json(data: dict) -> None:
@@ -205,7 +200,6 @@ def encode(
         raise UsageError(f"--dtype must be one of {', '.join(fileformat.STORAGE_DTYPES)}, got {dtype!r}")
     check_target(output, force, (input,))
     sig = read_signal(input, input_format)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     with _EncodeProgress(enabled=not quiet) as bar:
         inr = api.encode(sig, options, on_step=bar.update)
     with atomic_output(output, force, "safetensors", (input,)) as tmp:
@@ -260,7 +254,6 @@ def decode(
     if modality_for(ext).name != inr.modality:
         raise UsageError(f"cannot write a {inr.modality} as .{ext}")
     check_target(output, force, (model,))
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     started = time.perf_counter()
     with _DecodeProgress(enabled=not quiet and math.prod(out_shape) > 4_000_000) as bar:
         decoded = api.decode(inr, out_shape, device=device, on_progress=bar.update)
@@ -416,4 +409,6 @@ def info(
 
 
 def main() -> None:
-    app(prog_name="inr")
+    from inrcli.__main__ import main as run
+
+    run()

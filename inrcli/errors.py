@@ -27,3 +27,7 @@ class OutputExistsError(InrError):
 
 class ResourceError(InrError):
     """A request that would need more memory than is sensible."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that temporary files are cleaned up on the way out."""

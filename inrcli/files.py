@@ -71,6 +71,12 @@ def check_target(target: str, force: bool, inputs: tuple[str, ...] = ()) -> None
         raise UsageError(f"{target}: directory {path.parent} does not exist")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_output(target: str, force: bool, suffix: str, inputs: tuple[str, ...] = ()) -> Iterator[Path]:
     """Yield a temporary path to write; on success move it to ``target`` (or copy it to stdout).
@@ -90,6 +96,7 @@ def atomic_output(target: str, force: bool, suffix: str, inputs: tuple[str, ...]
             sys.stdout.buffer.flush()
         else:
             check_target(target, force, inputs)  # it may have appeared while we worked
+            os.chmod(name, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual mode
             os.replace(name, target)
     finally:
         with contextlib.suppress(OSError):

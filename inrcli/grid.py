@@ -137,6 +137,32 @@ class Partitioning:
         lo, hi = self.kept[axis]
         return index.clamp_(lo, hi - 1)
 
+    def axis_blend(self, axis: int, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Which partitions' networks make up the value at each coordinate along ``axis``.
+
+        Inside a partition, from its first sample centre to its last, only its own network
+        counts.  Between the last centre of one partition and the first centre of the next
+        (one sample wide) the two networks are blended linearly, so decoding above the
+        original resolution has no step at partition borders.  Sample centres themselves always
+        get weight exactly 1 for their own partition, so decoding at the original resolution is
+        untouched.  There is no blending past the kept block's outer borders.
+
+        Args: coords ``(N,)`` network coordinates.
+        Returns: ``(own, neighbour, t)``: own partition ``(N,)``, the neighbour blended in
+            ``(N,)`` (equal to own where none is) and its weight ``t`` in [0, 0.5] ``(N,)``
+            float64; own gets ``1 - t``.
+        """
+        own = self.axis_partition(axis, coords)
+        edges = torch.tensor(self.edges[axis], dtype=torch.float64, device=coords.device)
+        position = (coords.to(torch.float64) + 1.0) * (self.full_shape[axis] / 2.0)  # in samples
+        first_centre, last_centre = edges[own] + 0.5, edges[own + 1] - 0.5
+        lo, hi = self.kept[axis]
+        before = (position < first_centre) & (own > lo)
+        after = (position > last_centre) & (own < hi - 1)
+        neighbour = torch.where(before, own - 1, torch.where(after, own + 1, own))
+        t = torch.where(before, first_centre - position, torch.where(after, position - last_centre, 0.0))
+        return own, neighbour, t.clamp_(0.0, 0.5)
+
     def route(self, coords: torch.Tensor) -> torch.Tensor:
         """Slot of the local network responsible for each coordinate.
 

@@ -58,31 +58,61 @@ class _Batcher:
 
 def evaluate_points(model: torch.nn.Module, coords: torch.Tensor, device: str | torch.device = "cpu",
                     on_progress: Progress | None = None) -> np.ndarray:
-    """The model's value at arbitrary coordinates: ``(N, d) -> (N, C)`` float32."""
+    """The model's value at arbitrary coordinates: ``(N, d) -> (N, C)`` float32.
+
+    Near partition borders the neighbouring partitions' networks are blended as described in
+    :meth:`Partitioning.axis_blend`.
+    """
     coords = coords.float().cpu()
-    slots = model.route(coords).cpu()
-    order = torch.argsort(slots, stable=True)
-    out = np.empty((coords.shape[0], _out_dim(model)), dtype=np.float32)
+    out = np.zeros((coords.shape[0], _out_dim(model)), dtype=np.float32)
     batcher = _Batcher(model, torch.device(device))
-    done = 0
-    for slot, index in _runs(slots[order], order):
-        index_np = index.numpy()
+    for points, slots, weights in _point_terms(model, coords):
+        order = torch.argsort(slots, stable=True)
+        for slot, position in _runs(slots[order], order):
+            index = points[position]
+            index_np, weight_np = index.numpy(), weights[position].numpy()[:, None]
 
-        def sink(offset: int, values: np.ndarray, index_np=index_np) -> None:
-            out[index_np[offset:offset + len(values)]] = values
+            def sink(offset: int, values: np.ndarray, index_np=index_np, weight_np=weight_np) -> None:
+                part = slice(offset, offset + len(values))
+                out[index_np[part]] += values * weight_np[part]
 
-        batcher.add(slot, coords[index], sink)
-        done += len(index)
-        if on_progress:
-            on_progress(done, coords.shape[0])
+            batcher.add(slot, coords[index], sink)
     batcher.flush()
+    if on_progress:
+        on_progress(coords.shape[0], coords.shape[0])
     return out
+
+
+def _point_terms(model: torch.nn.Module, coords: torch.Tensor
+                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """``(point indices (M,), slots (M,), weights (M,))`` per blend term, non-zero weights only."""
+    partitioning = getattr(model, "partitioning", None)
+    n = coords.shape[0]
+    if partitioning is None:
+        yield torch.arange(n), torch.zeros(n, dtype=torch.int64), torch.ones(n, dtype=torch.float32)
+        return
+    per_axis = [partitioning.axis_blend(a, coords[:, a]) for a in range(partitioning.ndim)]
+    for choice in itertools.product((0, 1), repeat=partitioning.ndim):
+        slot = torch.zeros(coords.shape[0], dtype=torch.int64)
+        weight = torch.ones(coords.shape[0], dtype=torch.float64)
+        for a, ((own, neighbour, t), pick) in enumerate(zip(per_axis, choice)):
+            lo, hi = partitioning.kept[a]
+            slot = slot * (hi - lo) + ((neighbour if pick else own) - lo)
+            weight = weight * (t if pick else 1.0 - t)
+        points = torch.nonzero(weight > 0).flatten()
+        if len(points):
+            yield points, slot[points], weight[points].float()
 
 
 def decode_grid(model: torch.nn.Module, out_shape: tuple[int, ...], window: tuple[tuple[float, float], ...],
                 full_shape: tuple[int, ...], device: str | torch.device = "cpu",
                 on_progress: Progress | None = None) -> np.ndarray:
     """Evaluate the model on ``out_shape`` evenly spaced sample centres over ``window``.
+
+    Each partition's network is evaluated on the block of output samples where its blend
+    weight is non-zero (its own samples plus the one-sample seams it shares with neighbours)
+    and added in with that weight.  At the original resolution every weight is exactly 1 and
+    blocks do not overlap.
 
     Args:
         out_shape: samples per axis of the output, ``(d,)``.
@@ -91,29 +121,42 @@ def decode_grid(model: torch.nn.Module, out_shape: tuple[int, ...], window: tupl
     Returns: ``(*out_shape, C)`` float32.
     """
     axes = [torch.from_numpy(sample_centres(window[a], out_shape[a], full_shape[a])) for a in range(len(out_shape))]
-    out = np.empty((*out_shape, _out_dim(model)), dtype=np.float32)
+    out = np.zeros((*out_shape, _out_dim(model)), dtype=np.float32)
     batcher = _Batcher(model, torch.device(device))
     total, done = int(np.prod(out_shape)), 0
-    for slot, block in _partition_blocks(model, axes):
+    for slot, block, weights in _partition_blocks(model, axes):
         for sub in _split_block(block, MAX_BLOCK_POINTS):
             shape = tuple(s.stop - s.start for s in sub)
             grids = torch.meshgrid(*[axis[s] for axis, s in zip(axes, sub)], indexing="ij")
             coords = torch.stack([g.reshape(-1) for g in grids], dim=-1).float()
+            weight = _outer([w[s.start - b.start:s.stop - b.start] for w, s, b in zip(weights, sub, block)])
             buffer = np.empty((coords.shape[0], out.shape[-1]), dtype=np.float32)
             remaining = [coords.shape[0]]
 
-            def sink(offset: int, values: np.ndarray, buffer=buffer, remaining=remaining, sub=sub, shape=shape):
+            def sink(offset: int, values: np.ndarray, buffer=buffer, remaining=remaining, sub=sub, shape=shape,
+                     weight=weight):
                 buffer[offset:offset + len(values)] = values
                 remaining[0] -= len(values)
                 if remaining[0] == 0:
-                    out[sub] = buffer.reshape(*shape, -1)
+                    values = buffer.reshape(*shape, -1)
+                    out[sub] += values if weight is None else values * weight[..., None]
 
             batcher.add(slot, coords, sink)
             done += coords.shape[0]
             if on_progress:
-                on_progress(done, total)
+                on_progress(min(done, total), total)
     batcher.flush()
     return out
+
+
+def _outer(weights: list[np.ndarray]) -> np.ndarray | None:
+    """Outer product of per-axis weights, or None when they are all exactly 1."""
+    if all(np.all(w == 1.0) for w in weights):
+        return None
+    result = np.ones((), dtype=np.float32)
+    for w in weights:
+        result = np.multiply.outer(result, w.astype(np.float32))
+    return result
 
 
 def _out_dim(model: torch.nn.Module) -> int:
@@ -129,25 +172,27 @@ def _runs(sorted_slots: torch.Tensor, order: torch.Tensor) -> Iterator[tuple[int
         start += count
 
 
-def _partition_blocks(model: torch.nn.Module, axes: list[torch.Tensor]) -> Iterator[tuple[int, tuple[slice, ...]]]:
-    """``(slot, block)`` for every kept partition: the output samples it owns, as slices."""
+def _partition_blocks(model: torch.nn.Module, axes: list[torch.Tensor]
+                      ) -> Iterator[tuple[int, tuple[slice, ...], list[np.ndarray]]]:
+    """``(slot, block, per-axis weights)`` for every kept partition with a non-empty block."""
     partitioning = getattr(model, "partitioning", None)
     if partitioning is None:
-        yield 0, tuple(slice(0, len(axis)) for axis in axes)
+        yield 0, tuple(slice(0, len(axis)) for axis in axes), [np.ones(len(axis)) for axis in axes]
         return
     per_axis = []
     for a, axis in enumerate(axes):
-        owner = partitioning.axis_partition(a, axis)
+        own, neighbour, t = partitioning.axis_blend(a, axis)
         runs = []
-        values, counts = torch.unique_consecutive(owner, return_counts=True)
-        start = 0
-        for value, count in zip(values.tolist(), counts.tolist()):
-            runs.append((value, slice(start, start + count)))
-            start += count
+        for k in range(*partitioning.kept[a]):
+            weight = torch.where(own == k, 1.0 - t, 0.0) + torch.where((neighbour == k) & (own != k), t, 0.0)
+            support = torch.nonzero(weight > 0).flatten()
+            if len(support):
+                span = slice(int(support[0]), int(support[-1]) + 1)
+                runs.append((k, span, weight[span].numpy()))
         per_axis.append(runs)
     for combo in itertools.product(*per_axis):
-        index = tuple(value for value, _ in combo)
-        yield partitioning.slot_of(index), tuple(s for _, s in combo)
+        index = tuple(k for k, _, _ in combo)
+        yield partitioning.slot_of(index), tuple(s for _, s, _ in combo), [w for _, _, w in combo]
 
 
 def _split_block(block: tuple[slice, ...], max_points: int) -> Iterator[tuple[slice, ...]]:

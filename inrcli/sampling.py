@@ -9,6 +9,10 @@ import torch
 
 from inrcli.grid import Partitioning, sample_centres
 
+# Fewest samples per step: small signals train on (nearly) every sample, since a few dozen
+# points per step give gradients too noisy for the shared layers at the default learning rate.
+MIN_BATCH = 8192
+
 
 class Sampler(Protocol):
     def sample(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -22,6 +26,7 @@ class GridSampler:
     (row ``b`` of the batch is partition ``b``), a ``fraction`` of a partition's samples, so
     each local network gets a gradient every step.  Without one (plain SIREN), it draws
     ``fraction`` of all samples at random, or all of them in order when ``fraction >= 1``.
+    Either way a step draws at least ``MIN_BATCH`` samples (or every sample, if fewer).
 
     Args:
         values: ``(*shape, C)`` targets in network units.
@@ -39,10 +44,12 @@ class GridSampler:
         total = self.targets.shape[0]
         if partitioning is not None:
             self.lows, self.highs = partitioning.slot_bounds()
-            self.per_slot = max(1, math.ceil(fraction * total / partitioning.num_slots))
+            largest = int((self.highs - self.lows).prod(-1).max())
+            wanted = max(fraction * total, min(MIN_BATCH, total)) / partitioning.num_slots
+            self.per_slot = max(1, min(math.ceil(wanted), largest))
         else:
-            self.full = fraction >= 1.0
-            self.batch = total if self.full else max(1, math.ceil(fraction * total))
+            self.full = fraction >= 1.0 or total <= MIN_BATCH
+            self.batch = total if self.full else max(MIN_BATCH, math.ceil(fraction * total))
 
     @property
     def batch_points(self) -> int:

@@ -88,10 +88,18 @@ class ImageModality(Modality):
 
 
 def quantize(values: np.ndarray, bits: int) -> np.ndarray:
-    """Floats in [0, 1] → unsigned integers of ``bits`` bits, rounding to nearest."""
-    peak = 2 ** bits - 1
-    dtype = np.uint8 if bits == 8 else np.uint16
-    return np.rint(np.clip(values, 0.0, 1.0) * peak).astype(dtype)
+    """Floats in [0, 1] → unsigned integers of ``bits`` bits, rounding to nearest.
+
+    Works through ``values`` in slabs of rows so that a huge image needs no float temporaries
+    of its own size.
+    """
+    peak = np.float32(2 ** bits - 1)
+    out = np.empty(values.shape, dtype=np.uint8 if bits == 8 else np.uint16)
+    rows = max(1, (1 << 22) // max(1, values[0].size))
+    for start in range(0, values.shape[0], rows):
+        block = np.clip(values[start:start + rows], 0.0, 1.0) * peak
+        out[start:start + rows] = np.rint(block, out=block)
+    return out
 
 
 def _rounded(value: float | None) -> float | None:
