@@ -34,7 +34,8 @@ class EncodeOptions:
     steps: int | None = None
     seconds: float | None = None
     target_psnr: float | None = None
-    lr: float = 2e-3
+    lr: float | None = None
+    """Peak learning rate; None for the modality's default."""
     seed: int = 0
     device: str = "cpu"
     dtype: str = "float32"
@@ -45,14 +46,40 @@ class EncodeOptions:
     """Share of the budget for the global branch and merge layer (lg-siren)."""
 
 
+@dataclass
+class DecodeRequest:
+    """How densely to decode; None means as stored.  Each modality accepts its own subset."""
+
+    scale: float | None = None
+    size: tuple[int, ...] | None = None
+    """Samples per axis of the picture, rows first (images and video frames)."""
+    rate: float | None = None
+    """Audio sample rate (Hz)."""
+    fps: float | None = None
+    frames: int | None = None
+
+
+MIN_PARAMS_PER_PARTITION = 700  # ~ a width-14 local network; fewer and automatic grids get coarser
+
+
+def automatic_grid(shape: tuple[int, ...], partition_size, budget: int) -> tuple[int, ...]:
+    """Partitions of about ``partition_size`` samples, coarser when the budget cannot feed them."""
+    sizes = [float(p) for p in (partition_size if isinstance(partition_size, tuple) else (partition_size,) * len(shape))]
+    grid = auto_grid(shape, tuple(sizes))
+    while math.prod(grid) > 1 and math.prod(grid) * MIN_PARAMS_PER_PARTITION > 0.9 * budget:
+        sizes = [s * 1.25 for s in sizes]
+        grid = auto_grid(shape, tuple(sizes))
+    return grid
+
+
 def build_model(signal: Signal, options: EncodeOptions) -> torch.nn.Module:
     """A freshly initialised model for ``signal`` within the parameter budget."""
     mod = modality(signal.modality)
     cls = model_class(options.arch)
     budget = options.params or mod.default_budget(signal.shape, signal.channels)
-    settings = {"first_w0": mod.first_w0}
+    settings = {"first_w0": round(mod.first_frequency(signal), 3)}
     if is_croppable_arch(options.arch):
-        grid = options.partitions or auto_grid(signal.shape, mod.partition_size)
+        grid = options.partitions or automatic_grid(signal.shape, mod.partition_size, budget)
         settings |= {"partitioning": Partitioning.even(signal.shape, tuple(grid)),
                      "global_fraction": options.global_fraction}
     elif options.partitions is not None:
@@ -77,12 +104,15 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
     description = SignalDescription(signal.shape, tuple((0, n) for n in signal.shape), signal.channels,
                                     offset, scale, dict(signal.info))
     inr = InrFile(model, signal.modality, description, {}, options.dtype)
-    targets = torch.from_numpy((signal.values - offset) / scale).float()
+    targets = np.subtract(signal.values, np.float32(offset), dtype=np.float32)
+    targets /= np.float32(scale)  # in place: a video's samples are held twice at most
+    targets = torch.from_numpy(targets)
     fraction = options.sample_fraction or mod.sample_fraction
     sampler = GridSampler(targets, getattr(model, "partitioning", None), fraction)
     steps = options.steps if options.steps or options.seconds else DEFAULT_STEPS
-    config = TrainConfig(steps=steps, seconds=options.seconds, target_psnr=options.target_psnr, lr=options.lr,
-                         seed=options.seed, device=options.device)
+    config = TrainConfig(steps=steps, seconds=options.seconds, target_psnr=options.target_psnr,
+                         lr=options.lr or mod.learning_rate,
+                         seed=options.seed, device=options.device, psnr_peak=mod.network_peak)
 
     def full_psnr() -> float:
         return score(signal, inr)[mod.headline_metric]
@@ -106,24 +136,17 @@ def score(reference: Signal, inr: InrFile) -> dict:
                                                                   device=_model_device(inr.model)))
 
 
-def output_shape(inr: InrFile, scale: float | None = None, size: tuple[int, ...] | None = None) -> tuple[int, ...]:
-    """Samples per axis of a decode: the stored shape, times ``scale``, or exactly ``size``."""
-    if scale is not None and size is not None:
-        raise UsageError("give --scale or --size, not both")
-    if size is not None:
-        if len(size) != len(inr.signal.shape) or min(size) < 1:
-            raise UsageError(f"--size needs {len(inr.signal.shape)} positive numbers")
-        return tuple(size)
-    if scale is None:
-        return inr.signal.shape
-    if not scale > 0 or not math.isfinite(scale):
-        raise UsageError("--scale must be a positive number")
-    return tuple(max(1, round(n * scale)) for n in inr.signal.shape)
+def output_shape(inr: InrFile, request: DecodeRequest | None = None) -> tuple[tuple[int, ...], dict]:
+    """Samples per axis of a decode and the output's description (rate, fps, …)."""
+    return modality(inr.modality).output_shape(inr.signal.shape, inr.signal.info, request or DecodeRequest())
 
 
 def decode(inr: InrFile, out_shape: tuple[int, ...] | None = None, device: str | torch.device = "cpu",
-           on_progress: Callable[[int, int], None] | None = None) -> Signal:
-    """Evaluate the INR on ``out_shape`` samples spread evenly over the window it covers."""
+           on_progress: Callable[[int, int], None] | None = None, info: dict | None = None) -> Signal:
+    """Evaluate the INR on ``out_shape`` samples spread evenly over the window it covers.
+
+    ``info`` describes the output (e.g. its sample rate); by default the stored description.
+    """
     out_shape = out_shape or inr.signal.shape
     needed = math.prod(out_shape) * inr.signal.channels * 4
     if needed > MAX_DECODE_BYTES:
@@ -133,7 +156,7 @@ def decode(inr: InrFile, out_shape: tuple[int, ...] | None = None, device: str |
     values = decode_grid(model, out_shape, inr.signal.window, inr.signal.full_shape, device, on_progress)
     values *= np.float32(inr.signal.scale)  # in place: a large decode must not hold two copies
     values += np.float32(inr.signal.offset)
-    return modality(inr.modality).finish(values, inr.signal.info)
+    return modality(inr.modality).finish(values, info if info is not None else inr.signal.info)
 
 
 def crop(inr: InrFile, region: str) -> InrFile:

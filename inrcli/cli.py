@@ -22,13 +22,14 @@ from inrcli import __version__, api, fileformat
 from inrcli.errors import InrError, InrFileError, Terminated, UsageError
 from inrcli.files import STDIO, atomic_output, check_target, extension_of, input_path, read_head
 from inrcli.models import model_class
-from inrcli.signals import INR_EXTENSIONS, Signal, modality_for, read_signal, resolve_format, sniff, write_signal
+from inrcli.signals import (DEFAULT_OUTPUT, INR_EXTENSIONS, Signal, modality_for, read_signal, resolve_format, sniff,
+                            write_signal)
+from inrcli.signals.video import frame_pattern, write_frames
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Turn signals into implicit neural representations (.safetensors) and back.")
 err = Console(stderr=True, highlight=False)
 STATE = {"debug": False}
-DEFAULT_EXTENSION = {"image": "png"}
 
 
 def _version(value: bool) -> None:
@@ -173,7 +174,7 @@ def encode(
     steps: Annotated[Optional[int], typer.Option(help=f"Training steps (default {api.DEFAULT_STEPS} unless --seconds is given).")] = None,
     seconds: Annotated[Optional[float], typer.Option(help="Wall-clock training budget in seconds.")] = None,
     target_psnr: Annotated[Optional[float], typer.Option(help="Stop once the full decode reaches this PSNR (dB).")] = None,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (cosine decay).")] = 2e-3,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate, cosine decay (default: images 2e-3, audio 5e-4).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed and flags, same weights.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or mps.")] = "cpu",
     dtype: Annotated[str, typer.Option(help="Storage precision of the weights: float32 or float16.")] = "float32",
@@ -189,6 +190,8 @@ def encode(
     for name, value in (("--steps", steps), ("--seconds", seconds), ("--params", params)):
         if value is not None and value <= 0:
             raise UsageError(f"{name} must be positive")
+    if lr is not None and not 0 < lr < 1:
+        raise UsageError("--lr must be in (0, 1)")
     if sample_fraction is not None and not 0 < sample_fraction <= 1:
         raise UsageError("--sample-fraction must be in (0, 1]")
     options = api.EncodeOptions(
@@ -226,12 +229,15 @@ def _default_output(source: str, ext: str) -> str:
 @command
 def decode(
     model: Annotated[str, typer.Argument(help="INR file (.safetensors), or - for stdin.")],
-    output: Annotated[Optional[str], typer.Option("-o", "--output", help="Output file; format from its extension (- for stdout with --format).")] = None,
-    scale: Annotated[Optional[float], typer.Option(help="Resolution factor (2 = twice as many samples per axis).")] = None,
-    size: Annotated[Optional[str], typer.Option(help="Exact output size, WxH for images.")] = None,
-    out_format: Annotated[Optional[str], typer.Option("--format", help="Output format when -o has no extension (png, jpg, tiff…).")] = None,
+    output: Annotated[Optional[str], typer.Option("-o", "--output", help="Output file, format from its extension; - for stdout (with --format); frames/%04d.png for video frames.")] = None,
+    scale: Annotated[Optional[float], typer.Option(help="Resolution factor (2 = twice as many samples per axis; video: spatial axes).")] = None,
+    size: Annotated[Optional[str], typer.Option(help="Exact picture size WxH (images, video frames).")] = None,
+    rate: Annotated[Optional[float], typer.Option(help="Audio sample rate in Hz (same duration).")] = None,
+    fps: Annotated[Optional[float], typer.Option(help="Video frame rate (same duration).")] = None,
+    frames: Annotated[Optional[int], typer.Option(help="Video frame count (same duration).")] = None,
+    out_format: Annotated[Optional[str], typer.Option("--format", help="Output format when -o has no extension (png, jpg, wav, mp4…).")] = None,
     bit_depth: Annotated[Optional[int], typer.Option(help="Bits per channel: 8 or 16 (PNG/TIFF).")] = None,
-    quality: Annotated[Optional[int], typer.Option(help="JPEG quality 1-100 (default 95).")] = None,
+    quality: Annotated[Optional[int], typer.Option(help="JPEG quality 1-100 (default 95); video quality 0-10 (default 8).")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or mps.")] = "cpu",
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
@@ -241,29 +247,54 @@ def decode(
     if bit_depth not in (None, 8, 16):
         raise UsageError("--bit-depth must be 8 or 16")
     inr = load_inr(model)
-    ext_default = DEFAULT_EXTENSION.get(inr.modality, "png")
-    output = output or _default_output(model, ext_default)
+    output = output or _default_output(model, DEFAULT_OUTPUT[inr.modality])
     _check_json_stdout(output, as_json)
-    ext = (out_format or extension_of(output) or "").lower().lstrip(".")
+    pattern = inr.modality == "video" and frame_pattern(output)
+    ext = "png" if pattern else (out_format or extension_of(output) or "").lower().lstrip(".")
     if not ext:
         raise UsageError(f"cannot tell the output format of {output!r}; use --format")
-    dims = None
-    if size is not None:
-        dims = tuple(reversed(_parse_ints(size, "--size", "x")))  # WxH on the command line, rows first inside
-    out_shape = api.output_shape(inr, scale, dims)
-    if modality_for(ext).name != inr.modality:
-        raise UsageError(f"cannot write a {inr.modality} as .{ext}")
-    check_target(output, force, (model,))
+    dims = None if size is None else tuple(reversed(_parse_ints(size, "--size", "x")))  # WxH → rows first
+    request = api.DecodeRequest(scale=scale, size=dims, rate=rate, fps=fps, frames=frames)
+    out_shape, out_info = api.output_shape(inr, request)
+    if not pattern and modality_for(ext).name != inr.modality:
+        raise UsageError(f"cannot write {inr.modality} data as .{ext} (a {modality_for(ext).name} format)")
+    if not pattern:
+        check_target(output, force, (model,))
     started = time.perf_counter()
     with _DecodeProgress(enabled=not quiet and math.prod(out_shape) > 4_000_000) as bar:
-        decoded = api.decode(inr, out_shape, device=device, on_progress=bar.update)
-    with atomic_output(output, force, ext, (model,)) as tmp:
-        write_signal(decoded, tmp, ext, {"bit_depth": bit_depth, "quality": quality})
-    summary = {"output": output, "shape": list(out_shape), "seconds": round(time.perf_counter() - started, 3)}
+        decoded = api.decode(inr, out_shape, device=device, on_progress=bar.update, info=out_info)
+    options = {"bit_depth": bit_depth, "quality": quality}
+    if pattern:
+        written = write_frames(decoded, output, options, lambda frame, name: _write_one(frame, name, force, options))
+    else:
+        with atomic_output(output, force, ext, (model,)) as tmp:
+            write_signal(decoded, tmp, ext, options)
+        written = [output]
+    summary = {"output": output, "shape": list(out_shape), "files": len(written),
+               "seconds": round(time.perf_counter() - started, 3)} | _rate_fields(out_info)
     if as_json:
         _emit_json(summary)
     if not quiet and output != STDIO:
-        err.print(f"{model} → {output}: {_size_text(out_shape)} in {summary['seconds']:.2f} s", markup=False)
+        err.print(f"{model} → {output}: {_size_text(out_shape)}{_rate_text(out_info)} in {summary['seconds']:.2f} s",
+                  markup=False)
+
+
+def _write_one(frame: Signal, name: str, force: bool, options: dict) -> None:
+    ext = extension_of(name)
+    with atomic_output(name, force, ext) as tmp:
+        write_signal(frame, tmp, ext, options)
+
+
+def _rate_fields(info: dict) -> dict:
+    return {key: info[key] for key in ("rate", "fps") if key in info}
+
+
+def _rate_text(info: dict) -> str:
+    if "rate" in info:
+        return f" at {info['rate']} Hz"
+    if "fps" in info:
+        return f" at {info['fps']:.3g} fps"
+    return ""
 
 
 class _DecodeProgress:
@@ -290,7 +321,12 @@ class _DecodeProgress:
 
 
 def _size_text(shape: tuple[int, ...]) -> str:
-    return f"{shape[1]}×{shape[0]}" if len(shape) == 2 else "×".join(map(str, shape))
+    """Human size: W×H for pictures, frames × W×H for video, samples for audio."""
+    if len(shape) == 1:
+        return f"{shape[0]} samples"
+    if len(shape) == 3:
+        return f"{shape[0]} frames of {shape[2]}×{shape[1]}"
+    return f"{shape[1]}×{shape[0]}"
 
 
 @app.command()
@@ -320,7 +356,7 @@ def crop(
     if as_json:
         _emit_json(summary)
     if not quiet:
-        err.print(f"{model} → {output}: kept partitions {region}, {_size_text(cropped.signal.shape)} samples, "
+        err.print(f"{model} → {output}: kept partitions {region}, {_size_text(cropped.signal.shape)}, "
                   f"{size:,} bytes ({100 * size / max(inr.size_bytes, 1):.0f}% of the original)", markup=False)
 
 
@@ -390,7 +426,8 @@ def info(
         return
     counts = data["param_counts"]
     lines = [f"file        {model} ({data['file_bytes']:,} bytes, weights {data['dtype']})",
-             f"modality    {data['modality']}, {_size_text(tuple(data['shape']))} samples × {data['channels']} channels",
+             f"modality    {data['modality']}, {_size_text(tuple(data['shape']))} × {data['channels']} channels"
+             + _rate_text(data["signal_info"]),
              f"arch        {data['arch']}"]
     if data["partitions"] is not None:
         kept = ",".join(f"{lo}:{hi}" for lo, hi in data["kept"])

@@ -11,10 +11,9 @@ import torch
 
 from inrcli.sampling import Sampler
 
-# Mean squared error in network units, where signals span [-1, 1] (peak-to-peak 2).
-def psnr_from_mse(mse: float) -> float:
-    """PSNR in dB of a mean squared error measured on values scaled to [-1, 1]."""
-    return 10.0 * math.log10(4.0 / mse) if mse > 0 else float("inf")
+def psnr_from_mse(mse: float, peak: float = 2.0) -> float:
+    """PSNR in dB of a mean squared error in network units, for a convention whose peak is ``peak``."""
+    return 10.0 * math.log10(peak * peak / mse) if mse > 0 else float("inf")
 
 
 @dataclass
@@ -36,6 +35,8 @@ class TrainConfig:
     device: str = "cpu"
     check_every: int = 50
     """Least number of steps between full evaluations for --target-psnr."""
+    psnr_peak: float = 2.0
+    """Peak of the modality's PSNR convention in network units, for the running estimate."""
 
 
 @dataclass
@@ -116,9 +117,9 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
             remaining = (planned - step) * elapsed / step if planned < 1_000_000_000 else None
             if config.seconds is not None:
                 remaining = min(remaining if remaining is not None else math.inf, config.seconds - elapsed)
-            on_step(StepInfo(step, planned, psnr_from_mse(ema_mse), elapsed, remaining))
+            on_step(StepInfo(step, planned, psnr_from_mse(ema_mse, config.psnr_peak), elapsed, remaining))
         if (config.target_psnr is not None and full_psnr is not None and step - last_check >= config.check_every
-                and psnr_from_mse(ema_mse) >= config.target_psnr - 1.0):
+                and psnr_from_mse(ema_mse, config.psnr_peak) >= config.target_psnr - 1.0):
             last_check = step
             if full_psnr() >= config.target_psnr:
                 stopped_by = "target_psnr"
@@ -129,7 +130,7 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
     seconds = time.perf_counter() - start
     return TrainRecord(steps=step, planned_steps=planned if planned < 1_000_000_000 else step,
                        seconds=round(seconds, 3), psnr=None,
-                       batch_psnr=round(psnr_from_mse(ema_mse), 3) if ema_mse is not None else 0.0,
+                       batch_psnr=round(psnr_from_mse(ema_mse, config.psnr_peak), 3) if ema_mse is not None else 0.0,
                        stopped_by=stopped_by, lr=config.lr, seed=config.seed, device=str(device))
 
 

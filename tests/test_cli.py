@@ -95,7 +95,7 @@ def test_info_json_keys(runner, encoded_tiny: Path):
     counts = data["param_counts"]
     assert counts["total"] == counts["local"] + counts["global"] + counts["merge"] == data["params"]
     human = invoke(runner, "info", encoded_tiny)
-    assert "lg-siren" in human.stdout and "3×4 grid" in human.stdout
+    assert "lg-siren" in human.stdout and "3×4 grid" in human.stdout and "24×20 × 3 channels" in human.stdout
 
 
 def test_eval_against_image_and_inr(runner, image_file: Path, encoded_tiny: Path, tmp_path: Path):
@@ -146,7 +146,9 @@ def test_crop_of_a_siren_file_is_a_clear_error(runner, image_file: Path, tmp_pat
     (["encode", "{img}", "--device", "cuda:0", "--steps", "1", "-o", "{tmp}/x.safetensors"], 2, "cuda"),
     (["encode", "-"], 2, "-o"),
     (["decode", "{img}"], 1, "inr file"),
-    (["decode", "{model}", "-o", "{tmp}/x.wav"], 2, "unsupported format"),
+    (["decode", "{model}", "-o", "{tmp}/x.wav"], 2, "cannot write image data as .wav"),
+    (["decode", "{model}", "-o", "{tmp}/x.xyz"], 2, "unsupported format"),
+    (["decode", "{model}", "-o", "{tmp}/x.png", "--rate", "8000"], 2, "--scale or --size"),
     (["decode", "{model}", "-o", "{tmp}/x.png", "--scale", "2", "--size", "4x4"], 2, "not both"),
     (["decode", "{model}", "-o", "{tmp}/x.png", "--scale", "100000"], 1, "GiB"),
     (["decode", "{model}", "-o", "{tmp}/noext"], 2, "--format"),

@@ -173,13 +173,17 @@ def _widths_for_budget(in_dim: int, out_dim: int, budget: int, partitioning: Par
             break
         if global_width is not None:
             g = global_width
-        else:  # largest g whose global + merge share stays within the fraction of the budget
+        else:  # widest global branch within its share of the budget and the budget itself
             g = 1
             while g < 4096:
                 nxt = count(w, g + 1)
                 if nxt["global"] + nxt["merge"] > global_fraction * budget or nxt["total"] > budget:
                     break
                 g += 1
+            shared = count(w, g)
+            # a wider local network may shrink the global branch, but not below half its share
+            if w > 1 and shared["global"] + shared["merge"] < 0.5 * global_fraction * budget:
+                continue
         total = count(w, g)["total"]
         if total <= budget and (best is None or total > best[0]):
             best = (total, w, g)

@@ -14,20 +14,30 @@ from inrcli.errors import SignalReadError, UsageError
 from inrcli.files import extension_of, input_path, read_head
 from inrcli.signals.base import Modality, Signal
 
-MODALITIES = {"image": "inrcli.signals.image:ImageModality"}
+MODALITIES = {
+    "image": "inrcli.signals.image:ImageModality",
+    "audio": "inrcli.signals.audio:AudioModality",
+    "video": "inrcli.signals.video:VideoModality",
+}
 
 EXTENSIONS = {
     "png": "image", "jpg": "image", "jpeg": "image", "tif": "image", "tiff": "image", "bmp": "image",
     "webp": "image",
+    "wav": "audio", "flac": "audio", "ogg": "audio",
+    "mp4": "video", "m4v": "video", "mov": "video", "webm": "video", "mkv": "video", "avi": "video", "gif": "video",
 }
+
+# What a decode writes when -o is not given.
+DEFAULT_OUTPUT = {"image": "png", "audio": "wav", "video": "mp4"}
 
 INR_EXTENSIONS = ("safetensors", "inr")
 
 # Leading bytes → format, for stdin and files whose name says nothing.
 MAGIC = [
     (b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"),
-    (b"BM", "bmp"),
+    (b"BM", "bmp"), (b"fLaC", "flac"), (b"OggS", "ogg"), (b"GIF8", "gif"), (b"\x1aE\xdf\xa3", "mkv"),
 ]
+RIFF_KINDS = {b"WEBP": "webp", b"WAVE": "wav", b"AVI ": "avi"}
 
 
 @cache
@@ -50,8 +60,10 @@ def modality_for(ext: str) -> Modality:
 
 def sniff(head: bytes) -> str | None:
     """Format of a file from its first bytes, or None."""
-    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] in RIFF_KINDS:
+        return RIFF_KINDS[head[8:12]]
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        return "mov" if head[8:10] == b"qt" else "mp4"
     for magic, ext in MAGIC:
         if head.startswith(magic):
             return ext
@@ -74,7 +86,9 @@ def resolve_format(path: Path, name: str, fmt: str | None) -> str:
 
 
 def read_signal(source: str, fmt: str | None = None) -> Signal:
-    """Read a signal file (or ``-`` for stdin) into a :class:`Signal`."""
+    """Read a signal file (or ``-`` for stdin, or a folder of numbered frames) into a :class:`Signal`."""
+    if source != "-" and Path(source).is_dir():
+        return modality("video").read(Path(source), "frames")
     with input_path(source, fmt or extension_of(source)) as path:
         ext = resolve_format(path, source, fmt)
         return modality_for(ext).read(path, ext)
@@ -84,5 +98,5 @@ def write_signal(signal: Signal, path: Path, ext: str, options: dict) -> None:
     """Write ``signal`` to ``path`` in format ``ext``."""
     target = modality_for(ext)
     if target.name != signal.modality:
-        raise UsageError(f"cannot write a {signal.modality} as .{ext} (a {target.name} format)")
+        raise UsageError(f"cannot write {signal.modality} data as .{ext} (a {target.name} format)")
     target.write(signal, path, ext, options)

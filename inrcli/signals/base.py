@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,13 +45,21 @@ class Modality:
     partition_size: int = 32
     """Automatic partitioning aims at partitions of about this many samples per axis."""
     first_w0: float = 30.0
-    """First-layer frequency factor of the networks."""
+    """First-layer frequency factor of the networks (see :meth:`first_frequency`)."""
     sample_fraction: float = 0.125
     """Share of each partition's samples drawn per training step."""
+    learning_rate: float = 2e-3
+    """Peak learning rate of Adam (cosine decay)."""
     headline_metric: str = "psnr"
+    network_peak: float = 2.0
+    """Peak value of the PSNR convention, in network units (images: 1 in 0…1 = 2 in −1…1)."""
 
     def read(self, path, ext: str) -> Signal:
         raise NotImplementedError
+
+    def first_frequency(self, signal: Signal) -> float:
+        """ω0 of the first layer for this signal; by default ``first_w0``."""
+        return self.first_w0
 
     def write(self, signal: Signal, path, ext: str, options: dict) -> None:
         raise NotImplementedError
@@ -62,9 +71,39 @@ class Modality:
     def default_budget(self, shape: tuple[int, ...], channels: int) -> int:
         raise NotImplementedError
 
+    def output_shape(self, shape: tuple[int, ...], info: dict, request) -> tuple[tuple[int, ...], dict]:
+        """Samples per axis of a decode of a window of ``shape`` samples, and the output's info.
+
+        ``request`` is an :class:`inrcli.api.DecodeRequest` (scale, size, rate, fps, frames).
+        """
+        raise NotImplementedError
+
     def finish(self, values, info: dict) -> Signal:
         """Turn decoded natural-unit values ``(*shape, C)`` into a signal (clipping, etc.)."""
         raise NotImplementedError
 
     def metrics(self, reference: Signal, candidate: Signal) -> dict:
         raise NotImplementedError
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, for one-line errors."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def scaled_shape(shape: tuple[int, ...], scale: float | None, size: tuple[int, ...] | None) -> tuple[int, ...]:
+    """``shape`` times ``scale`` (rounded, at least 1), or exactly ``size``; rows first."""
+    from inrcli.errors import UsageError
+
+    if scale is not None and size is not None:
+        raise UsageError("give --scale or --size, not both")
+    if size is not None:
+        if len(size) != len(shape) or min(size) < 1:
+            raise UsageError(f"--size needs {len(shape)} positive numbers")
+        return tuple(size)
+    if scale is None:
+        return tuple(shape)
+    if not scale > 0 or not math.isfinite(scale):
+        raise UsageError("--scale must be a positive number")
+    return tuple(max(1, round(n * scale)) for n in shape)

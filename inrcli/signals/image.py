@@ -15,7 +15,7 @@ import numpy as np
 
 from inrcli import metrics
 from inrcli.errors import InrError, SignalReadError, UsageError
-from inrcli.signals.base import Modality, Signal
+from inrcli.signals.base import Modality, Signal, first_line, scaled_shape
 
 MAX_PIXELS = 180_000_000  # refuse larger images before decoding them (decompression bombs)
 CONVERT_TO_RGB = {"CMYK", "YCbCr", "LAB", "HSV"}
@@ -38,7 +38,7 @@ class ImageModality(Modality):
         except InrError:
             raise
         except Exception as exc:  # imageio/Pillow raise many types for corrupt data
-            raise SignalReadError(f"cannot read image {path.name}: {_first_line(exc)}") from None
+            raise SignalReadError(f"cannot read image {path.name}: {first_line(exc)}") from None
         values, bits = _to_float(array)
         if min(values.shape[:2]) < 1:
             raise SignalReadError(f"image {path.name} has no pixels ({values.shape[1]}×{values.shape[0]})")
@@ -72,6 +72,11 @@ class ImageModality(Modality):
     def default_budget(self, shape: tuple[int, ...], channels: int) -> int:
         """About 200k parameters for 512×512, in proportion to the pixel count."""
         return int(min(5_000_000, max(4_000, 200_000 * math.prod(shape) / 512 ** 2)))
+
+    def output_shape(self, shape: tuple[int, ...], info: dict, request) -> tuple[tuple[int, ...], dict]:
+        if request.rate is not None or request.fps is not None or request.frames is not None:
+            raise UsageError("image decodes take --scale or --size")
+        return scaled_shape(shape, request.scale, request.size), dict(info)
 
     def finish(self, values: np.ndarray, info: dict) -> Signal:
         return Signal(self.name, np.clip(values, 0.0, 1.0, out=values), dict(info))
@@ -168,7 +173,3 @@ def _write_png16(path: Path, array: np.ndarray) -> None:
     with open(path, "wb") as handle:
         writer.write(handle, array.reshape(height, width * planes))
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

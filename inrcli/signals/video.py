@@ -1,0 +1,171 @@
+"""Video: MP4, WebM, AVI, MOV, MKV through imageio's ffmpeg plugin (imageio-ffmpeg ships the
+ffmpeg binary), animated GIF through Pillow, and folders of numbered frames.
+
+Values are ``(frames, rows, columns, channels)`` floats in [0, 1]; frames are RGB.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from inrcli import metrics
+from inrcli.errors import SignalReadError, UsageError
+from inrcli.signals.base import Modality, Signal, first_line, scaled_shape
+from inrcli.signals.image import ImageModality, quantize
+
+FFMPEG_EXTENSIONS = {"mp4", "webm", "avi", "mov", "mkv", "m4v"}
+FRAME_EXTENSIONS = {"png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp"}
+CODECS = {"mp4": "libx264", "m4v": "libx264", "mov": "libx264", "mkv": "libx264", "avi": "mpeg4", "webm": "libvpx-vp9"}
+MAX_VALUES = 1_500_000_000  # frames × pixels × channels refused before reading (6 GB as float32)
+DEFAULT_FPS = 25.0
+
+
+class VideoModality(Modality):
+    name = "video"
+    ndim = 3
+    partition_size = (8, 32, 32)
+    first_w0 = 30.0
+    sample_fraction = 1 / 32
+
+    def read(self, path: Path, ext: str) -> Signal:
+        try:
+            if path.is_dir():
+                frames, fps = _read_frame_folder(path), DEFAULT_FPS
+            elif ext == "gif":
+                frames, fps = _read_gif(path)
+            else:
+                frames, fps = _read_ffmpeg(path)
+        except (SignalReadError, UsageError):
+            raise
+        except Exception as exc:  # ffmpeg and Pillow report broken files in many ways
+            raise SignalReadError(f"cannot read video {path.name}: {first_line(exc)}") from None
+        if frames.shape[0] == 0:
+            raise SignalReadError(f"video {path.name} has no frames")
+        values = frames.astype(np.float32)
+        values /= 255.0
+        return Signal(self.name, values, {"fps": float(fps), "bit_depth": 8})
+
+    def write(self, signal: Signal, path: Path, ext: str, options: dict) -> None:
+        frames = quantize(signal.values, 8)
+        fps = float(signal.info.get("fps", DEFAULT_FPS))
+        if ext == "gif":
+            import imageio.v3 as iio
+
+            iio.imwrite(path, frames, extension=".gif", plugin="pillow", duration=1000.0 / fps, loop=0)
+            return
+        _write_ffmpeg(path, ext, frames, fps, options.get("quality"))
+
+    def normalization(self, signal: Signal) -> tuple[float, float]:
+        return 0.5, 0.5
+
+    def default_budget(self, shape: tuple[int, ...], channels: int) -> int:
+        """0.15 parameters per pixel of the whole clip, between 20k and 1M."""
+        return int(min(1_000_000, max(20_000, 0.15 * math.prod(shape))))
+
+    def output_shape(self, shape: tuple[int, ...], info: dict, request) -> tuple[tuple[int, ...], dict]:
+        if request.rate is not None:
+            raise UsageError("video decodes take --scale/--size and --fps/--frames")
+        if request.fps is not None and request.frames is not None:
+            raise UsageError("give --fps or --frames, not both")
+        rows, cols = scaled_shape(shape[1:], request.scale, request.size)
+        fps = float(info.get("fps", DEFAULT_FPS))
+        if request.frames is not None:
+            count = request.frames
+        elif request.fps is not None:
+            if not 0 < request.fps <= 1000:
+                raise UsageError("--fps must be in (0, 1000]")
+            count = max(1, round(shape[0] * request.fps / fps))
+        else:
+            count = shape[0]
+        if count < 1:
+            raise UsageError("--frames must be positive")
+        out_fps = request.fps if request.fps is not None else fps * count / shape[0]  # same duration
+        return (count, rows, cols), {**info, "fps": float(out_fps)}
+
+    def finish(self, values: np.ndarray, info: dict) -> Signal:
+        return Signal(self.name, np.clip(values, 0.0, 1.0, out=values), dict(info))
+
+    def metrics(self, reference: Signal, candidate: Signal) -> dict:
+        """Per-frame PSNR and SSIM of the 8-bit frames (as for images); mean and worst frame."""
+        image = ImageModality()
+        scores = [image.metrics(Signal("image", r, reference.info), Signal("image", c, candidate.info))
+                  for r, c in zip(reference.values, candidate.values)]
+        psnrs = np.array([s["psnr"] for s in scores])
+        ssims = [s["ssim"] for s in scores if s["ssim"] is not None]
+        worst = int(np.argmin(psnrs))
+        return {"psnr": round(float(np.mean(psnrs)), 4), "ssim": round(float(np.mean(ssims)), 6) if ssims else None,
+                "worst_frame": worst, "worst_psnr": round(float(psnrs[worst]), 4), "frames": len(scores),
+                "convention": "mean over frames of the image PSNR (8-bit, peak 255) and SSIM "
+                              "(Gaussian 11, σ 1.5, mean over channels); worst frame by PSNR"}
+
+
+def frame_pattern(target: str) -> bool:
+    """Whether an output name is a printf-style frame pattern such as ``frames/%04d.png``."""
+    return re.search(r"%0?\d*d", target) is not None
+
+
+def write_frames(signal: Signal, pattern: str, options: dict, write_one) -> list[str]:
+    """Write every frame through ``write_one(image_signal, name)``; returns the names."""
+    ext = Path(pattern).suffix.lower().lstrip(".")
+    if ext not in FRAME_EXTENSIONS:
+        raise UsageError(f"frame pattern {pattern!r} needs an image extension ({', '.join(sorted(FRAME_EXTENSIONS))})")
+    names = []
+    for index, frame in enumerate(signal.values):
+        name = pattern % index
+        write_one(Signal("image", frame, {"bit_depth": 8}), name)
+        names.append(name)
+    return names
+
+
+def _read_ffmpeg(path: Path) -> tuple[np.ndarray, float]:
+    import imageio.v3 as iio
+
+    meta = iio.immeta(path, plugin="FFMPEG")
+    width, height = meta.get("size", (0, 0))
+    fps = float(meta.get("fps") or DEFAULT_FPS)
+    estimate = width * height * 3 * fps * float(meta.get("duration") or 0)
+    if estimate > MAX_VALUES:
+        raise SignalReadError(f"{path.name} holds about {estimate / 1e9:.1f} G values ({width}×{height}, "
+                              f"{meta.get('duration')} s); too large to encode at once")
+    frames = [frame for frame in iio.imiter(path, plugin="FFMPEG")]
+    return (np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8)), fps
+
+
+def _read_gif(path: Path) -> tuple[np.ndarray, float]:
+    import imageio.v3 as iio
+
+    frames = iio.imread(path, plugin="pillow", index=None, mode="RGB")
+    if frames.ndim == 3:
+        frames = frames[None]
+    duration = iio.immeta(path, plugin="pillow", index=0).get("duration") or 1000.0 / DEFAULT_FPS
+    return frames, 1000.0 / float(duration)
+
+
+def _read_frame_folder(path: Path) -> np.ndarray:
+    files = sorted(p for p in path.iterdir() if p.suffix.lower().lstrip(".") in FRAME_EXTENSIONS)
+    if not files:
+        raise SignalReadError(f"{path}: no image frames ({', '.join(sorted(FRAME_EXTENSIONS))}) in this folder")
+    image = ImageModality()
+    frames = [quantize(image.read(f, f.suffix.lower().lstrip(".")).values, 8) for f in files]
+    shapes = {f.shape for f in frames}
+    if len(shapes) != 1:
+        raise SignalReadError(f"{path}: frames differ in size or channels ({len(shapes)} different shapes)")
+    stacked = np.stack(frames)
+    if stacked.shape[-1] == 1:
+        stacked = np.repeat(stacked, 3, axis=-1)
+    return stacked[..., :3]
+
+
+def _write_ffmpeg(path: Path, ext: str, frames: np.ndarray, fps: float, quality) -> None:
+    import imageio.v3 as iio
+
+    height, width = frames.shape[1:3]
+    # yuv420p (what players expect) needs even sizes; odd sizes keep full chroma instead of resizing
+    pixel_format = "yuv420p" if height % 2 == 0 and width % 2 == 0 else "yuv444p"
+    iio.imwrite(path, frames, plugin="FFMPEG", extension=f".{ext}", fps=fps, codec=CODECS[ext],
+                macro_block_size=1, pixelformat=pixel_format, quality=quality or 8,
+                ffmpeg_log_level="error")
