@@ -14,7 +14,6 @@ from inrcli.fileformat import STORAGE_DTYPES, InrFile, SignalDescription
 from inrcli.grid import Partitioning, auto_grid, parse_ranges
 from inrcli.inference import decode_grid
 from inrcli.models import DEFAULT_ARCH, is_croppable, model_class
-from inrcli.sampling import GridSampler
 from inrcli.signals import Signal, modality
 from inrcli.train import StepInfo, TrainConfig, fit
 
@@ -42,8 +41,12 @@ class EncodeOptions:
     """Storage precision of the weights in the file."""
     sample_fraction: float | None = None
     """Share of each partition's samples per step."""
-    global_fraction: float = 0.1
-    """Share of the budget for the global branch and merge layer (lg-siren)."""
+    global_fraction: float | None = None
+    """Share of the budget for the global branch and merge layer (lg-siren); None for the modality's."""
+    global_width: int | None = None
+    """Fixed global width (lg-siren); overrides ``global_fraction``."""
+    field: str | None = None
+    """Shapes: ``occupancy`` (default) or ``sdf``."""
 
 
 @dataclass
@@ -57,6 +60,8 @@ class DecodeRequest:
     """Audio sample rate (Hz)."""
     fps: float | None = None
     frames: int | None = None
+    resolution: int | None = None
+    """Shapes: samples per axis across the whole cube."""
 
 
 MIN_PARAMS_PER_PARTITION = 700  # ~ a width-14 local network; fewer and automatic grids get coarser
@@ -81,7 +86,8 @@ def build_model(signal: Signal, options: EncodeOptions) -> torch.nn.Module:
     if is_croppable_arch(options.arch):
         grid = options.partitions or automatic_grid(signal.shape, mod.partition_size, budget)
         settings |= {"partitioning": Partitioning.even(signal.shape, tuple(grid)),
-                     "global_fraction": options.global_fraction}
+                     "global_fraction": options.global_fraction or mod.global_fraction,
+                     "global_width": options.global_width or mod.global_width}
     elif options.partitions is not None:
         raise UsageError(f"--partitions applies to lg-siren, not {options.arch}")
     return cls.for_budget(mod.ndim, signal.channels, budget, **settings)
@@ -97,6 +103,12 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
     if options.dtype not in STORAGE_DTYPES:
         raise UsageError(f"--dtype must be one of {', '.join(STORAGE_DTYPES)}")
     mod = modality(signal.modality)
+    if options.field is not None:
+        if signal.modality != "shape":
+            raise UsageError("--field applies to shapes")
+        signal = mod.with_field(signal, options.field)
+    if options.target_psnr is not None and mod.loss(signal) != "mse":
+        raise UsageError(f"--target-psnr does not apply to a {signal.modality} field")
     _check_device(options.device)
     torch.manual_seed(options.seed)
     model = build_model(signal, options).to(options.device)
@@ -108,11 +120,12 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
     targets /= np.float32(scale)  # in place: a video's samples are held twice at most
     targets = torch.from_numpy(targets)
     fraction = options.sample_fraction or mod.sample_fraction
-    sampler = GridSampler(targets, getattr(model, "partitioning", None), fraction)
+    sampler = mod.sampler(signal, targets, getattr(model, "partitioning", None), fraction, options.seed)
     steps = options.steps if options.steps or options.seconds else DEFAULT_STEPS
     config = TrainConfig(steps=steps, seconds=options.seconds, target_psnr=options.target_psnr,
                          lr=options.lr or mod.learning_rate,
-                         seed=options.seed, device=options.device, psnr_peak=mod.network_peak)
+                         seed=options.seed, device=options.device, psnr_peak=mod.network_peak,
+                         loss=mod.loss(signal))
 
     def full_psnr() -> float:
         return score(signal, inr)[mod.headline_metric]
@@ -120,20 +133,20 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
     model.train()
     record = fit(model, sampler, config, on_step=on_step, full_psnr=full_psnr, should_stop=should_stop)
     model.eval()
-    record.psnr = round(full_psnr(), 4)
-    inr.training = record.to_dict() | {"sample_fraction": fraction, "batch_points": sampler.batch_points}
+    headline = mod.headline_metric
     if options.dtype != "float32":  # report the quality of what is stored, not of the float32 weights
         inr.model.load_state_dict({k: v.to(STORAGE_DTYPES[options.dtype][0]).float()
                                    for k, v in model.state_dict().items()})
-        inr.training["psnr"] = round(full_psnr(), 4)
+    inr.training = record.to_dict() | {"sample_fraction": fraction, "batch_points": sampler.batch_points,
+                                       headline: round(full_psnr(), 4)}
     inr.model = model.cpu()
     return inr
 
 
 def score(reference: Signal, inr: InrFile) -> dict:
     """The modality's metrics of ``inr`` decoded at the reference's samples."""
-    return modality(reference.modality).metrics(reference, decode(inr, reference.shape,
-                                                                  device=_model_device(inr.model)))
+    return modality(reference.modality).metrics(reference, decode(inr, reference.shape, device=_model_device(inr.model)),
+                                                quick=True)
 
 
 def output_shape(inr: InrFile, request: DecodeRequest | None = None) -> tuple[tuple[int, ...], dict]:
@@ -156,7 +169,10 @@ def decode(inr: InrFile, out_shape: tuple[int, ...] | None = None, device: str |
     values = decode_grid(model, out_shape, inr.signal.window, inr.signal.full_shape, device, on_progress)
     values *= np.float32(inr.signal.scale)  # in place: a large decode must not hold two copies
     values += np.float32(inr.signal.offset)
-    return modality(inr.modality).finish(values, info if info is not None else inr.signal.info)
+    info = dict(info if info is not None else inr.signal.info)
+    info["window_coords"] = [[2 * lo / n - 1, 2 * hi / n - 1] for (lo, hi), n in
+                             zip(inr.signal.window, inr.signal.full_shape)]
+    return modality(inr.modality).finish(values, info)
 
 
 def crop(inr: InrFile, region: str) -> InrFile:
@@ -182,7 +198,7 @@ def evaluate(reference: Signal, candidate: Signal | InrFile) -> dict:
             raise UsageError(f"cannot compare a {reference.modality} with a {candidate.modality} INR")
         window, region = _reference_window(reference.shape, candidate)
         reference = Signal(reference.modality, reference.values[tuple(slice(lo, hi) for lo, hi in window)],
-                           reference.info)
+                           reference.info, reference.attachments)
         candidate = decode(candidate, reference.shape)
     if candidate.modality != reference.modality:
         raise UsageError(f"cannot compare a {reference.modality} with a {candidate.modality}")

@@ -22,6 +22,7 @@ from inrcli import __version__, api, fileformat
 from inrcli.errors import InrError, InrFileError, Terminated, UsageError
 from inrcli.files import STDIO, atomic_output, check_target, extension_of, input_path, read_head
 from inrcli.models import model_class
+from inrcli.signals import modality as modality_for_name
 from inrcli.signals import (DEFAULT_OUTPUT, INR_EXTENSIONS, Signal, modality_for, read_signal, resolve_format, sniff,
                             write_signal)
 from inrcli.signals.video import frame_pattern, write_frames
@@ -129,7 +130,7 @@ class _EncodeProgress:
     def __init__(self, enabled: bool):
         self.enabled = enabled
         self.progress = Progress(TextColumn("encoding"), BarColumn(), TextColumn("step {task.fields[step]}"),
-                                 TextColumn("PSNR {task.fields[psnr]}"), TimeElapsedColumn(),
+                                 TextColumn("{task.fields[psnr]}"), TimeElapsedColumn(),
                                  TextColumn("left {task.fields[left]}"), console=err, transient=False)
         self.task = None
         self.final = None
@@ -159,8 +160,9 @@ class _EncodeProgress:
 
     def _show(self, info) -> None:
         left = "…" if info.remaining is None else f"{max(info.remaining, 0):.0f}s"
+        score = f"{info.score:.2f} dB" if info.score_name == "PSNR" else f"{info.score:.4f}"
         self.progress.update(self.task, completed=info.step, total=info.planned_steps, step=f"{info.step}/{info.planned_steps}",
-                             psnr=f"{info.psnr:.2f} dB", left=left)
+                             psnr=f"{info.score_name} {score}", left=left)
 
 
 @app.command()
@@ -178,7 +180,9 @@ def encode(
     seed: Annotated[int, typer.Option(help="Random seed: same seed and flags, same weights.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or mps.")] = "cpu",
     dtype: Annotated[str, typer.Option(help="Storage precision of the weights: float32 or float16.")] = "float32",
-    sample_fraction: Annotated[Optional[float], typer.Option(help="Share of each partition's samples drawn per step (default 1/8).")] = None,
+    sample_fraction: Annotated[Optional[float], typer.Option(help="Share of each partition's samples drawn per step (default 1/8, video 1/32).")] = None,
+    global_width: Annotated[Optional[int], typer.Option(help="Width of lg-siren's global branch (default: ~10% of the parameters).")] = None,
+    field: Annotated[Optional[str], typer.Option(help="Shapes: occupancy (default) or sdf.")] = None,
     input_format: Annotated[Optional[str], typer.Option("--format", help="Input format when the name does not say (e.g. png for stdin).")] = None,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
@@ -190,6 +194,8 @@ def encode(
     for name, value in (("--steps", steps), ("--seconds", seconds), ("--params", params)):
         if value is not None and value <= 0:
             raise UsageError(f"{name} must be positive")
+    if global_width is not None and not 1 <= global_width <= 4096:
+        raise UsageError("--global-width must be between 1 and 4096")
     if lr is not None and not 0 < lr < 1:
         raise UsageError("--lr must be in (0, 1)")
     if sample_fraction is not None and not 0 < sample_fraction <= 1:
@@ -197,7 +203,7 @@ def encode(
     options = api.EncodeOptions(
         arch=arch, partitions=None if partitions == "auto" else _parse_ints(partitions, "--partitions"),
         params=params, steps=steps, seconds=seconds, target_psnr=target_psnr, lr=lr, seed=seed, device=device,
-        dtype=dtype, sample_fraction=sample_fraction)
+        dtype=dtype, sample_fraction=sample_fraction, global_width=global_width, field=field)
     model_class(arch)  # unknown names fail before the input is read
     if dtype not in fileformat.STORAGE_DTYPES:
         raise UsageError(f"--dtype must be one of {', '.join(fileformat.STORAGE_DTYPES)}, got {dtype!r}")
@@ -207,16 +213,18 @@ def encode(
         inr = api.encode(sig, options, on_step=bar.update)
     with atomic_output(output, force, "safetensors", (input,)) as tmp:
         size = fileformat.save(inr, tmp)
+    headline = modality_for_name(inr.modality).headline_metric
     summary = {"output": output, "input": input, "modality": inr.modality, "arch": inr.arch,
                "params": inr.model.param_count()["total"], "steps": inr.training["steps"],
-               "seconds": inr.training["seconds"], "psnr": inr.training["psnr"], "bytes": size,
+               "seconds": inr.training["seconds"], headline: inr.training[headline], "bytes": size,
                "partitions": list(inr.model.partitioning.grid) if inr.arch == "lg-siren" else None,
                "stopped_by": inr.training["stopped_by"]}
     if as_json:
         _emit_json(summary)
     if not quiet:
+        quality = f"PSNR {summary['psnr']:.2f} dB" if headline == "psnr" else f"{headline.upper()} {summary[headline]:.4f}"
         err.print(f"{input} → {output}: {summary['params']:,} params, {summary['steps']} steps in "
-                  f"{summary['seconds']:.1f} s, PSNR {summary['psnr']:.2f} dB, {size:,} bytes", markup=False)
+                  f"{summary['seconds']:.1f} s, {quality}, {size:,} bytes", markup=False)
 
 
 def _default_output(source: str, ext: str) -> str:
@@ -235,6 +243,7 @@ def decode(
     rate: Annotated[Optional[float], typer.Option(help="Audio sample rate in Hz (same duration).")] = None,
     fps: Annotated[Optional[float], typer.Option(help="Video frame rate (same duration).")] = None,
     frames: Annotated[Optional[int], typer.Option(help="Video frame count (same duration).")] = None,
+    resolution: Annotated[Optional[int], typer.Option(help="Shapes: grid samples per axis across the whole cube for marching cubes.")] = None,
     out_format: Annotated[Optional[str], typer.Option("--format", help="Output format when -o has no extension (png, jpg, wav, mp4…).")] = None,
     bit_depth: Annotated[Optional[int], typer.Option(help="Bits per channel: 8 or 16 (PNG/TIFF).")] = None,
     quality: Annotated[Optional[int], typer.Option(help="JPEG quality 1-100 (default 95); video quality 0-10 (default 8).")] = None,
@@ -254,7 +263,7 @@ def decode(
     if not ext:
         raise UsageError(f"cannot tell the output format of {output!r}; use --format")
     dims = None if size is None else tuple(reversed(_parse_ints(size, "--size", "x")))  # WxH → rows first
-    request = api.DecodeRequest(scale=scale, size=dims, rate=rate, fps=fps, frames=frames)
+    request = api.DecodeRequest(scale=scale, size=dims, rate=rate, fps=fps, frames=frames, resolution=resolution)
     out_shape, out_info = api.output_shape(inr, request)
     if not pattern and modality_for(ext).name != inr.modality:
         raise UsageError(f"cannot write {inr.modality} data as .{ext} (a {modality_for(ext).name} format)")
@@ -439,8 +448,13 @@ def info(
         lines.append(f"params      {counts['total']:,}")
     t = data["training"]
     if t:
-        psnr = f"{t['psnr']:.2f} dB" if isinstance(t.get("psnr"), (int, float)) else "n/a"
-        lines.append(f"training    {t.get('steps')} steps in {t.get('seconds')} s, PSNR {psnr}, "
+        if isinstance(t.get("psnr"), (int, float)):
+            quality = f"PSNR {t['psnr']:.2f} dB"
+        elif isinstance(t.get("iou"), (int, float)):
+            quality = f"IoU {t['iou']:.4f}"
+        else:
+            quality = "quality n/a"
+        lines.append(f"training    {t.get('steps')} steps in {t.get('seconds')} s, {quality}, "
                      f"stopped by {t.get('stopped_by')}, seed {t.get('seed')}")
     print("\n".join(lines))
 

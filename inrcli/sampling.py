@@ -12,6 +12,9 @@ from inrcli.grid import Partitioning, sample_centres
 # Fewest samples per step: small signals train on (nearly) every sample, since a few dozen
 # points per step give gradients too noisy for the shared layers at the default learning rate.
 MIN_BATCH = 8192
+# Most samples per step: activations for backpropagation grow with the batch (about 5 kB per
+# sample for a video network), so long clips sample a smaller share rather than use more memory.
+MAX_BATCH = 1 << 17
 
 
 class Sampler(Protocol):
@@ -26,7 +29,8 @@ class GridSampler:
     (row ``b`` of the batch is partition ``b``), a ``fraction`` of a partition's samples, so
     each local network gets a gradient every step.  Without one (plain SIREN), it draws
     ``fraction`` of all samples at random, or all of them in order when ``fraction >= 1``.
-    Either way a step draws at least ``MIN_BATCH`` samples (or every sample, if fewer).
+    Either way a step draws at least ``MIN_BATCH`` samples (or every sample, if fewer) and at
+    most ``MAX_BATCH`` (unless ``fraction >= 1`` asks for full batches).
 
     Args:
         values: ``(*shape, C)`` targets in network units.
@@ -45,11 +49,11 @@ class GridSampler:
         if partitioning is not None:
             self.lows, self.highs = partitioning.slot_bounds()
             largest = int((self.highs - self.lows).prod(-1).max())
-            wanted = max(fraction * total, min(MIN_BATCH, total)) / partitioning.num_slots
+            wanted = min(max(fraction * total, min(MIN_BATCH, total)), MAX_BATCH) / partitioning.num_slots
             self.per_slot = max(1, min(math.ceil(wanted), largest))
         else:
             self.full = fraction >= 1.0 or total <= MIN_BATCH
-            self.batch = total if self.full else max(MIN_BATCH, math.ceil(fraction * total))
+            self.batch = total if self.full else min(MAX_BATCH, max(MIN_BATCH, math.ceil(fraction * total)))
 
     @property
     def batch_points(self) -> int:

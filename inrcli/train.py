@@ -37,6 +37,8 @@ class TrainConfig:
     """Least number of steps between full evaluations for --target-psnr."""
     psnr_peak: float = 2.0
     """Peak of the modality's PSNR convention in network units, for the running estimate."""
+    loss: str = "mse"
+    """``mse``; ``bce`` for logits against 0/1 targets; ``l1``."""
 
 
 @dataclass
@@ -45,8 +47,9 @@ class StepInfo:
 
     step: int
     planned_steps: int
-    psnr: float
-    """Running estimate from the training batches (dB)."""
+    score: float
+    """Running estimate from the training batches: PSNR (dB) for squared error, else the loss."""
+    score_name: str
     elapsed: float
     remaining: float | None
     """Estimated seconds left, once known."""
@@ -59,9 +62,8 @@ class TrainRecord:
     steps: int
     planned_steps: int
     seconds: float
-    psnr: float | None
-    """PSNR of the full evaluation at the end (filled in by the caller's metric)."""
-    batch_psnr: float
+    batch_score: float
+    """Final running PSNR (dB) estimate from the training batches, or the loss for other losses."""
     stopped_by: str
     """'steps', 'seconds' or 'target_psnr'."""
     lr: float
@@ -72,7 +74,9 @@ class TrainRecord:
         return asdict(self)
 
 
-CALIBRATION_STEPS = (5, 20, 60)  # steps after which a --seconds run re-estimates how many steps fit
+# Steps after which a --seconds run re-estimates how many steps fit (the speed of the first
+# steps is not the speed of the run: warm-up, other load, a longer final evaluation).
+CALIBRATION_STEPS = frozenset([5, 20, 60] + [int(100 * 1.5 ** k) for k in range(20)])
 
 
 def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
@@ -99,7 +103,7 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
             group["lr"] = _cosine_lr(config, step, planned)
         coords, targets, slots = sampler.sample(generator)
         coords, targets = coords.to(device), targets.to(device)
-        loss = torch.mean((model(coords, None if slots is None else slots.to(device)) - targets) ** 2)
+        loss = LOSSES[config.loss](model(coords, None if slots is None else slots.to(device)), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -108,7 +112,7 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
         ema_mse = mse if ema_mse is None else 0.9 * ema_mse + 0.1 * mse
         elapsed = time.perf_counter() - start
         if config.seconds is not None:
-            if config.steps is None and step in CALIBRATION_STEPS:
+            if config.steps is None and step in CALIBRATION_STEPS and elapsed < 0.8 * config.seconds:
                 planned = max(step + 1, int(config.seconds * step / elapsed))
             if elapsed >= config.seconds:
                 stopped_by = "seconds"
@@ -117,9 +121,10 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
             remaining = (planned - step) * elapsed / step if planned < 1_000_000_000 else None
             if config.seconds is not None:
                 remaining = min(remaining if remaining is not None else math.inf, config.seconds - elapsed)
-            on_step(StepInfo(step, planned, psnr_from_mse(ema_mse, config.psnr_peak), elapsed, remaining))
+            on_step(StepInfo(step, planned, _running_score(config, ema_mse), "PSNR" if config.loss == "mse" else "loss",
+                             elapsed, remaining))
         if (config.target_psnr is not None and full_psnr is not None and step - last_check >= config.check_every
-                and psnr_from_mse(ema_mse, config.psnr_peak) >= config.target_psnr - 1.0):
+                and _running_score(config, ema_mse) >= config.target_psnr - 1.0):
             last_check = step
             if full_psnr() >= config.target_psnr:
                 stopped_by = "target_psnr"
@@ -129,9 +134,21 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
             break
     seconds = time.perf_counter() - start
     return TrainRecord(steps=step, planned_steps=planned if planned < 1_000_000_000 else step,
-                       seconds=round(seconds, 3), psnr=None,
-                       batch_psnr=round(psnr_from_mse(ema_mse, config.psnr_peak), 3) if ema_mse is not None else 0.0,
+                       seconds=round(seconds, 3),
+                       batch_score=round(_running_score(config, ema_mse), 4) if ema_mse is not None else 0.0,
                        stopped_by=stopped_by, lr=config.lr, seed=config.seed, device=str(device))
+
+
+LOSSES = {
+    "mse": lambda prediction, target: torch.mean((prediction - target) ** 2),
+    "bce": torch.nn.functional.binary_cross_entropy_with_logits,
+    "l1": lambda prediction, target: torch.mean(torch.abs(prediction - target)),
+}
+
+
+def _running_score(config: TrainConfig, ema_loss: float) -> float:
+    """What the progress bar shows: PSNR for squared error, the loss itself otherwise."""
+    return psnr_from_mse(ema_loss, config.psnr_peak) if config.loss == "mse" else ema_loss
 
 
 def _cosine_lr(config: TrainConfig, step: int, planned: int) -> float:

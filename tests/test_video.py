@@ -35,7 +35,7 @@ def video_inr(tmp_path_factory) -> tuple[fileformat.InrFile, Signal]:
     for index, frame in enumerate(clip()):
         iio.imwrite(folder / f"{index:03d}.png", frame)
     signal = read_signal(str(folder))
-    return api.encode(signal, api.EncodeOptions(partitions=(2, 2, 2), params=6000, steps=60,
+    return api.encode(signal, api.EncodeOptions(partitions=(2, 2, 2), params=6000, steps=150,
                                                 sample_fraction=0.5)), signal
 
 

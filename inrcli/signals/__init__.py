@@ -18,6 +18,7 @@ MODALITIES = {
     "image": "inrcli.signals.image:ImageModality",
     "audio": "inrcli.signals.audio:AudioModality",
     "video": "inrcli.signals.video:VideoModality",
+    "shape": "inrcli.signals.shape:ShapeModality",
 }
 
 EXTENSIONS = {
@@ -25,10 +26,11 @@ EXTENSIONS = {
     "webp": "image",
     "wav": "audio", "flac": "audio", "ogg": "audio",
     "mp4": "video", "m4v": "video", "mov": "video", "webm": "video", "mkv": "video", "avi": "video", "gif": "video",
+    "obj": "shape", "ply": "shape", "stl": "shape", "off": "shape", "glb": "shape", "npy": "shape",
 }
 
 # What a decode writes when -o is not given.
-DEFAULT_OUTPUT = {"image": "png", "audio": "wav", "video": "mp4"}
+DEFAULT_OUTPUT = {"image": "png", "audio": "wav", "video": "mp4", "shape": "ply"}
 
 INR_EXTENSIONS = ("safetensors", "inr")
 
@@ -36,6 +38,7 @@ INR_EXTENSIONS = ("safetensors", "inr")
 MAGIC = [
     (b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"),
     (b"BM", "bmp"), (b"fLaC", "flac"), (b"OggS", "ogg"), (b"GIF8", "gif"), (b"\x1aE\xdf\xa3", "mkv"),
+    (b"ply\n", "ply"), (b"ply\r\n", "ply"), (b"glTF", "glb"), (b"OFF", "off"), (b"solid", "stl"),
 ]
 RIFF_KINDS = {b"WEBP": "webp", b"WAVE": "wav", b"AVI ": "avi"}
 

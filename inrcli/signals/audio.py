@@ -74,7 +74,7 @@ class AudioModality(Modality):
         return int(min(2_000_000, max(8_000, 0.65 * math.prod(shape))))
 
     def output_shape(self, shape: tuple[int, ...], info: dict, request) -> tuple[tuple[int, ...], dict]:
-        if request.size is not None or request.fps is not None or request.frames is not None:
+        if any(v is not None for v in (request.size, request.fps, request.frames, request.resolution)):
             raise UsageError("audio decodes take --rate or --scale")
         if request.rate is not None and request.scale is not None:
             raise UsageError("give --rate or --scale, not both")
@@ -95,7 +95,7 @@ class AudioModality(Modality):
     def finish(self, values: np.ndarray, info: dict) -> Signal:
         return Signal(self.name, values, dict(info))
 
-    def metrics(self, reference: Signal, candidate: Signal) -> dict:
+    def metrics(self, reference: Signal, candidate: Signal, quick: bool = False) -> dict:
         """PSNR (peak 1 on both signals divided by the reference's largest magnitude) and SNR."""
         scale = float(np.abs(reference.values).max()) or 1.0
         ref, cand = reference.values / scale, candidate.values / scale

@@ -21,6 +21,8 @@ class Signal:
     modality: str
     values: np.ndarray
     info: dict = field(default_factory=dict)
+    attachments: dict = field(default_factory=dict)
+    """In-memory extras that are never stored, e.g. the mesh behind a shape's occupancy grid."""
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -50,6 +52,10 @@ class Modality:
     """Share of each partition's samples drawn per training step."""
     learning_rate: float = 2e-3
     """Peak learning rate of Adam (cosine decay)."""
+    global_fraction: float = 0.1
+    """Share of the parameter budget for lg-siren's global branch and merge layer."""
+    global_width: int | None = None
+    """Fixed width of lg-siren's global branch (overrides ``global_fraction``)."""
     headline_metric: str = "psnr"
     network_peak: float = 2.0
     """Peak value of the PSNR convention, in network units (images: 1 in 0…1 = 2 in −1…1)."""
@@ -63,6 +69,16 @@ class Modality:
 
     def write(self, signal: Signal, path, ext: str, options: dict) -> None:
         raise NotImplementedError
+
+    def sampler(self, signal: Signal, targets, partitioning, fraction: float, seed: int):
+        """Training batches: by default random samples of the gridded ``targets`` (network units)."""
+        from inrcli.sampling import GridSampler
+
+        return GridSampler(targets, partitioning, fraction)
+
+    def loss(self, signal: Signal) -> str:
+        """Training loss: ``mse`` (default), ``bce`` (logits against 0/1) or ``l1``."""
+        return "mse"
 
     def normalization(self, signal: Signal) -> tuple[float, float]:
         """``(offset, scale)`` so that network units are ``(values - offset) / scale`` in [-1, 1]."""
@@ -82,7 +98,8 @@ class Modality:
         """Turn decoded natural-unit values ``(*shape, C)`` into a signal (clipping, etc.)."""
         raise NotImplementedError
 
-    def metrics(self, reference: Signal, candidate: Signal) -> dict:
+    def metrics(self, reference: Signal, candidate: Signal, quick: bool = False) -> dict:
+        """Scores of ``candidate`` against ``reference``; ``quick`` asks only for the headline one."""
         raise NotImplementedError
 
 

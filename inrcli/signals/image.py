@@ -74,14 +74,14 @@ class ImageModality(Modality):
         return int(min(5_000_000, max(4_000, 200_000 * math.prod(shape) / 512 ** 2)))
 
     def output_shape(self, shape: tuple[int, ...], info: dict, request) -> tuple[tuple[int, ...], dict]:
-        if request.rate is not None or request.fps is not None or request.frames is not None:
+        if any(v is not None for v in (request.rate, request.fps, request.frames, request.resolution)):
             raise UsageError("image decodes take --scale or --size")
         return scaled_shape(shape, request.scale, request.size), dict(info)
 
     def finish(self, values: np.ndarray, info: dict) -> Signal:
         return Signal(self.name, np.clip(values, 0.0, 1.0, out=values), dict(info))
 
-    def metrics(self, reference: Signal, candidate: Signal) -> dict:
+    def metrics(self, reference: Signal, candidate: Signal, quick: bool = False) -> dict:
         """PSNR and SSIM on the integer pixel values at the reference's bit depth."""
         bits = reference.info.get("bit_depth", 8)
         peak = float(2 ** bits - 1)

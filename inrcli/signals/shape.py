@@ -1,0 +1,316 @@
+"""3D shapes: surface meshes (OBJ, PLY, STL, OFF, GLB through trimesh) as occupancy or signed
+distance fields.
+
+The mesh is moved and scaled into the cube [-1, 1]³ (with a 5% margin); the transform is stored
+so decodes come back at the original place and size.  Inside/outside comes from generalised
+winding numbers (libigl), which are right for open and self-intersecting meshes too.
+
+The in-memory signal is the field sampled on a ``resolution³`` grid (values ``(R, R, R, 1)``):
+occupancy in {0, 1} or the signed distance (negative inside).  Training uses points sampled
+uniformly and densely near the surface, not the grid.  Decoding evaluates the network on any
+grid; writing a mesh format runs marching cubes (scikit-image) on it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inrcli.errors import SignalReadError, UsageError
+from inrcli.grid import Partitioning, sample_centres
+from inrcli.signals.base import Modality, Signal, first_line
+
+MESH_EXTENSIONS = {"obj", "ply", "stl", "off", "glb", "gltf"}
+RESOLUTION = 128  # grid of the stored signal: IoU is measured on it and partitions are cut on it
+MARGIN = 1.05  # the mesh's largest half-extent maps to 1 / MARGIN
+POOL_POINTS = 1 << 20  # training points drawn once (half uniform, half near the surface)
+SDF_CLAMP = 0.1  # signed distances are clamped to ±this (normalised units) for training
+EVAL_SURFACE_POINTS = 100_000
+FSCORE_THRESHOLD = 0.01  # of the bounding-box diagonal
+
+
+class ShapeModality(Modality):
+    name = "shape"
+    ndim = 3
+    partition_size = 32  # on the 128³ grid: 4×4×4 partitions
+    first_w0 = 30.0
+    sample_fraction = 1.0  # share of the point pool per step, set by batch_points below
+    learning_rate = 1e-3
+    headline_metric = "iou"
+    global_width = 32
+
+    def read(self, path: Path, ext: str) -> Signal:
+        mesh = load_mesh(path, ext)
+        center, scale = _normalising_transform(mesh.vertices)
+        vertices = (mesh.vertices - center) / scale
+        field = "occupancy"
+        values = _field_on_grid(vertices, mesh.faces, RESOLUTION, field)
+        info = {"field": field, "center": center.tolist(), "scale": float(scale), "resolution": RESOLUTION}
+        return Signal(self.name, values, info, attachments={"vertices": vertices, "faces": mesh.faces})
+
+    def with_field(self, signal: Signal, field: str) -> Signal:
+        """The same shape as an ``occupancy`` or ``sdf`` field."""
+        if field not in ("occupancy", "sdf"):
+            raise UsageError("--field must be occupancy or sdf")
+        if field == signal.info["field"]:
+            return signal
+        vertices, faces = signal.attachments["vertices"], signal.attachments["faces"]
+        values = _field_on_grid(vertices, faces, signal.info["resolution"], field)
+        return Signal(self.name, values, {**signal.info, "field": field}, attachments=signal.attachments)
+
+    def sampler(self, signal: Signal, targets, partitioning: Partitioning | None, fraction: float, seed: int):
+        """Points in continuous space, not the grid: see :class:`PointSampler`."""
+        return PointSampler(signal, partitioning, seed)
+
+    def loss(self, signal: Signal) -> str:
+        return "bce" if signal.info["field"] == "occupancy" else "l1"
+
+    def write(self, signal: Signal, path: Path, ext: str, options: dict) -> None:
+        if ext == "npy":
+            np.save(path, occupancy_or_sdf(signal)[..., 0], allow_pickle=False)
+            return
+        mesh = to_mesh(signal)
+        mesh.export(str(path), file_type=ext)
+
+    def normalization(self, signal: Signal) -> tuple[float, float]:
+        return 0.0, 1.0
+
+    def default_budget(self, shape: tuple[int, ...], channels: int) -> int:
+        return 200_000
+
+    def output_shape(self, shape: tuple[int, ...], info: dict, request) -> tuple[tuple[int, ...], dict]:
+        if request.rate is not None or request.fps is not None or request.frames is not None or request.size:
+            raise UsageError("shape decodes take --resolution (or --scale)")
+        factor = request.scale if request.scale is not None else 1.0
+        if request.resolution is not None:
+            if not 2 <= request.resolution <= 4096:
+                raise UsageError("--resolution must be between 2 and 4096")
+            factor = request.resolution / info["resolution"]
+        if not factor > 0:
+            raise UsageError("--scale must be positive")
+        return tuple(max(2, round(n * factor)) for n in shape), dict(info)
+
+    def finish(self, values: np.ndarray, info: dict) -> Signal:
+        if info["field"] == "occupancy":  # the network gives logits
+            values = 1.0 / (1.0 + np.exp(-np.clip(values, -60, 60)))
+        return Signal(self.name, values.astype(np.float32, copy=False), dict(info))
+
+    def metrics(self, reference: Signal, candidate: Signal, quick: bool = False) -> dict:
+        """Volumetric IoU on the reference's grid; Chamfer distance and F-score on surface samples."""
+        inside_ref, inside_cand = _inside(reference), _inside(candidate)
+        union = np.logical_or(inside_ref, inside_cand).sum()
+        iou = float(np.logical_and(inside_ref, inside_cand).sum() / union) if union else 1.0
+        result = {"iou": round(iou, 6)}
+        if quick:
+            return result
+        ref_points = _inside_box(surface_points(reference), candidate.info.get("window_coords"))
+        cand_points = surface_points(candidate)
+        diagonal = float(np.linalg.norm(np.ptp(ref_points, axis=0))) if len(ref_points) else 1.0
+        if len(cand_points) == 0:
+            result |= {"chamfer": None, "fscore": 0.0}
+        else:
+            from scipy.spatial import cKDTree
+
+            d_ref = cKDTree(cand_points).query(ref_points)[0] / diagonal
+            d_cand = cKDTree(ref_points).query(cand_points)[0] / diagonal
+            precision = float(np.mean(d_cand < FSCORE_THRESHOLD))
+            recall = float(np.mean(d_ref < FSCORE_THRESHOLD))
+            fscore = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            result |= {"chamfer": round(float(d_ref.mean() + d_cand.mean()) / 2, 6), "fscore": round(fscore, 6)}
+        n = reference.values.shape[0]
+        result["convention"] = (f"IoU of inside/outside on a {n}³ grid over the normalised cube; Chamfer = mean of the "
+                                f"two mean nearest-surface distances between {EVAL_SURFACE_POINTS:,} surface samples "
+                                f"each, divided by the reference's bounding-box diagonal; F-score at "
+                                f"{FSCORE_THRESHOLD:.0%} of the diagonal")
+        return result
+
+
+def load_mesh(path: Path, ext: str):
+    """A triangle mesh from any format trimesh reads, checked for the usual defects."""
+    import trimesh
+
+    try:
+        loaded = trimesh.load(str(path), file_type=ext, process=False)
+        if isinstance(loaded, trimesh.Scene):
+            loaded = loaded.to_mesh() if loaded.geometry else None
+    except Exception as exc:  # trimesh raises many types on broken files
+        raise SignalReadError(f"cannot read mesh {path.name}: {first_line(exc)}") from None
+    if isinstance(loaded, trimesh.PointCloud) or (isinstance(loaded, trimesh.Trimesh) and len(loaded.faces) == 0
+                                                  and len(loaded.vertices)):
+        raise SignalReadError(f"{path.name} has no faces (a point cloud is not a surface)")
+    if not isinstance(loaded, trimesh.Trimesh) or len(loaded.vertices) == 0:
+        raise SignalReadError(f"{path.name} holds no mesh")
+    if len(loaded.faces) == 0:
+        raise SignalReadError(f"{path.name} has no faces (a point cloud is not a surface)")
+    if not np.all(np.isfinite(loaded.vertices)):
+        raise SignalReadError(f"{path.name} has NaN or infinite vertex coordinates")
+    if np.ptp(loaded.vertices, axis=0).max() <= 0:
+        raise SignalReadError(f"{path.name} has a degenerate bounding box (all vertices coincide)")
+    return loaded
+
+
+def _normalising_transform(vertices: np.ndarray) -> tuple[np.ndarray, float]:
+    low, high = vertices.min(axis=0), vertices.max(axis=0)
+    return (low + high) / 2, float((high - low).max() / 2 * MARGIN)
+
+
+def grid_points(resolution: int) -> np.ndarray:
+    """Cell centres of a ``resolution³`` grid over [-1, 1]³: ``(R³, 3)`` float64, x-fastest last."""
+    axis = sample_centres((0, resolution), resolution, resolution)
+    return np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
+
+
+def _field_on_grid(vertices: np.ndarray, faces: np.ndarray, resolution: int, field: str) -> np.ndarray:
+    values = field_at(vertices, faces, grid_points(resolution), field)
+    return values.reshape(resolution, resolution, resolution, 1).astype(np.float32)
+
+
+def field_at(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, field: str) -> np.ndarray:
+    """Occupancy (1 inside, by generalised winding number > 1/2) or signed distance at ``points``."""
+    import igl
+
+    v = np.ascontiguousarray(vertices, dtype=np.float64)
+    f = np.ascontiguousarray(faces, dtype=np.int64)
+    q = np.ascontiguousarray(points, dtype=np.float64)
+    winding = igl.fast_winding_number(v, f, q)
+    inside = np.abs(winding) > 0.5
+    if field == "occupancy":
+        return inside.astype(np.float32)
+    distance = np.sqrt(igl.point_mesh_squared_distance(q, v, f)[0])
+    return np.where(inside, -distance, distance).astype(np.float32)
+
+
+def occupancy_or_sdf(signal: Signal) -> np.ndarray:
+    return signal.values
+
+
+def _inside_box(points: np.ndarray, box) -> np.ndarray:
+    """The points within a cropped file's window (all of them when there is none)."""
+    if not box:
+        return points
+    low, high = np.array([b[0] for b in box]), np.array([b[1] for b in box])
+    return points[np.all((points >= low) & (points <= high), axis=1)]
+
+
+def _inside(signal: Signal) -> np.ndarray:
+    values = signal.values[..., 0]
+    return values > 0.5 if signal.info["field"] == "occupancy" else values < 0
+
+
+def to_mesh(signal: Signal):
+    """Marching cubes on the decoded grid, in the original coordinates: a ``trimesh.Trimesh``."""
+    import trimesh
+    from skimage.measure import marching_cubes
+
+    values = signal.values[..., 0]
+    level = 0.5 if signal.info["field"] == "occupancy" else 0.0
+    if not (values.min() < level < values.max()):
+        raise UsageError("the decoded field has no surface (everything is inside or outside)")
+    window = signal.info.get("window_coords")  # per axis (lo, hi) network coordinates of the grid's extent
+    shape = values.shape
+    lows = np.array([w[0] for w in window]) if window else -np.ones(3)
+    highs = np.array([w[1] for w in window]) if window else np.ones(3)
+    spacing = (highs - lows) / np.array(shape)
+    # skimage places sample i at i * spacing; sample centres sit half a cell in from the extent
+    verts, faces, _, _ = marching_cubes(values, level=level, spacing=tuple(spacing))
+    verts = verts + lows + spacing / 2
+    if signal.info["field"] == "occupancy":
+        faces = faces[:, ::-1]  # occupancy rises inwards: flip so normals point out
+    center, scale = np.array(signal.info["center"]), float(signal.info["scale"])
+    return trimesh.Trimesh(verts * scale + center, faces, process=False)
+
+
+def surface_points(signal: Signal, count: int = EVAL_SURFACE_POINTS) -> np.ndarray:
+    """Points on the surface, in normalised coordinates: the mesh itself for a read signal,
+    marching cubes for a decoded one."""
+    if "vertices" in signal.attachments:
+        import trimesh
+
+        mesh = trimesh.Trimesh(signal.attachments["vertices"], signal.attachments["faces"], process=False)
+    else:
+        try:
+            mesh = to_mesh(signal)
+        except UsageError:
+            return np.zeros((0, 3))
+        center, scale = np.array(signal.info["center"]), float(signal.info["scale"])
+        mesh.vertices = (mesh.vertices - center) / scale
+    points, _ = _sample_surface(mesh, count)
+    return points
+
+
+def _sample_surface(mesh, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Area-weighted random points on a mesh (deterministic for a seed)."""
+    rng = np.random.default_rng(seed)
+    triangles = mesh.vertices[mesh.faces]
+    areas = 0.5 * np.linalg.norm(np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]), axis=1)
+    if areas.sum() <= 0:
+        return np.zeros((0, 3)), np.zeros(0, dtype=np.int64)
+    face = rng.choice(len(areas), size=count, p=areas / areas.sum())
+    u, v = rng.random(count), rng.random(count)
+    flip = u + v > 1
+    u[flip], v[flip] = 1 - u[flip], 1 - v[flip]
+    t = triangles[face]
+    return t[:, 0] + u[:, None] * (t[:, 1] - t[:, 0]) + v[:, None] * (t[:, 2] - t[:, 0]), face
+
+
+class PointSampler:
+    """Training batches of points with their occupancy or clamped signed distance.
+
+    A pool of ``POOL_POINTS`` points is labelled once: half uniform in the cube, half on the
+    surface jittered by Gaussian noise (σ = 0.01 and 0.003 of the cube's half-width), as
+    Occupancy Networks do.  Each step draws the same number of points from every partition's
+    share of the pool (with replacement), so every local network trains every step.
+    """
+
+    batch_points = 1 << 15
+
+    def __init__(self, signal: Signal, partitioning: Partitioning | None, seed: int):
+        vertices, faces = signal.attachments["vertices"], signal.attachments["faces"]
+        import trimesh
+
+        rng = np.random.default_rng(seed)
+        half = POOL_POINTS // 2
+        uniform = rng.uniform(-1, 1, (half, 3))
+        surface, _ = _sample_surface(trimesh.Trimesh(vertices, faces, process=False), half, seed)
+        sigma = np.where(rng.random(half) < 0.5, 0.01, 0.003)[:, None]
+        near = np.clip(surface + rng.normal(0, 1, (half, 3)) * sigma, -1, 1)
+        points = np.concatenate([uniform, near])
+        labels = field_at(vertices, faces, points, signal.info["field"])
+        if signal.info["field"] == "sdf":
+            labels = np.clip(labels, -SDF_CLAMP, SDF_CLAMP)
+        self.points = torch.from_numpy(points).float()
+        self.labels = torch.from_numpy(labels).float()[:, None]
+        self.partitioning = partitioning
+        if partitioning is None:
+            self.groups = [torch.arange(len(points))]
+        else:
+            self._fill_empty_partitions(vertices, faces, signal.info["field"], rng)
+            slots = partitioning.route(self.points)
+            self.groups = [torch.nonzero(slots == s).flatten() for s in range(partitioning.num_slots)]
+        self.per_group = max(1, math.ceil(self.batch_points / len(self.groups)))
+
+    def _fill_empty_partitions(self, vertices, faces, field: str, rng: np.random.Generator) -> None:
+        """Add uniform points inside any partition the pool missed, so every network has data."""
+        slots = self.partitioning.route(self.points)
+        counts = torch.bincount(slots, minlength=self.partitioning.num_slots)
+        lows, highs = self.partitioning.slot_bounds()
+        full = torch.tensor(self.partitioning.full_shape)
+        extra = []
+        for slot in torch.nonzero(counts == 0).flatten().tolist():
+            low = (2 * lows[slot] / full - 1).numpy()
+            high = (2 * highs[slot] / full - 1).numpy()
+            extra.append(rng.uniform(low, high, (256, 3)))
+        if extra:
+            points = np.concatenate(extra)
+            labels = field_at(vertices, faces, points, field)
+            if field == "sdf":
+                labels = np.clip(labels, -SDF_CLAMP, SDF_CLAMP)
+            self.points = torch.cat([self.points, torch.from_numpy(points).float()])
+            self.labels = torch.cat([self.labels, torch.from_numpy(labels).float()[:, None]])
+
+    def sample(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, None]:
+        picks = torch.stack([g[torch.randint(len(g), (self.per_group,), generator=generator)] for g in self.groups])
+        return self.points[picks], self.labels[picks], None
