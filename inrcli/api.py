@@ -13,7 +13,7 @@ from inrcli.errors import ResourceError, UsageError
 from inrcli.fileformat import STORAGE_DTYPES, InrFile, SignalDescription
 from inrcli.grid import Partitioning, auto_grid, parse_ranges
 from inrcli.inference import decode_grid
-from inrcli.models import DEFAULT_ARCH, is_croppable, model_class
+from inrcli.models import is_croppable, model_class
 from inrcli.signals import Signal, modality
 from inrcli.train import StepInfo, TrainConfig, fit
 
@@ -25,7 +25,8 @@ MAX_DECODE_BYTES = 8 << 30  # refuse decodes whose float32 output alone would ex
 class EncodeOptions:
     """Everything ``inr encode`` can be told.  None means the modality's default."""
 
-    arch: str = DEFAULT_ARCH
+    arch: str | None = None
+    """Architecture; None for the modality's default (lg-siren; siren for graphs)."""
     partitions: tuple[int, ...] | None = None
     """Partitions per axis; None for automatic (about ``partition_size`` samples each)."""
     params: int | None = None
@@ -47,6 +48,10 @@ class EncodeOptions:
     """Fixed global width (lg-siren); overrides ``global_fraction``."""
     field: str | None = None
     """Shapes: ``occupancy`` (default) or ``sdf``."""
+    k: int | None = None
+    """Graphs: Laplacian eigenvectors in the node embedding (default 100)."""
+    holdout: float = 0.0
+    """Graphs: share of the nodes left out of training, to measure generalisation on."""
 
 
 @dataclass
@@ -80,17 +85,20 @@ def automatic_grid(shape: tuple[int, ...], partition_size, budget: int) -> tuple
 def build_model(signal: Signal, options: EncodeOptions) -> torch.nn.Module:
     """A freshly initialised model for ``signal`` within the parameter budget."""
     mod = modality(signal.modality)
-    cls = model_class(options.arch)
+    arch = options.arch or mod.default_arch
+    cls = model_class(arch)
     budget = options.params or mod.default_budget(signal.shape, signal.channels)
     settings = {"first_w0": round(mod.first_frequency(signal), 3)}
-    if is_croppable_arch(options.arch):
+    if is_croppable_arch(arch):
+        if mod.ndim is None:
+            raise UsageError(f"a {signal.modality} has no grid to partition; use --arch siren")
         grid = options.partitions or automatic_grid(signal.shape, mod.partition_size, budget)
         settings |= {"partitioning": Partitioning.even(signal.shape, tuple(grid)),
                      "global_fraction": options.global_fraction or mod.global_fraction,
                      "global_width": options.global_width or mod.global_width}
     elif options.partitions is not None:
-        raise UsageError(f"--partitions applies to lg-siren, not {options.arch}")
-    return cls.for_budget(mod.ndim, signal.channels, budget, **settings)
+        raise UsageError(f"--partitions applies to lg-siren, not {arch}")
+    return cls.for_budget(mod.coordinate_dims(signal.info), signal.channels, budget, **settings)
 
 
 def is_croppable_arch(arch: str) -> bool:
@@ -107,15 +115,20 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
         if signal.modality != "shape":
             raise UsageError("--field applies to shapes")
         signal = mod.with_field(signal, options.field)
-    if options.target_psnr is not None and mod.loss(signal) != "mse":
-        raise UsageError(f"--target-psnr does not apply to a {signal.modality} field")
+    if options.target_psnr is not None and mod.headline_metric != "psnr":
+        raise UsageError(f"--target-psnr does not apply to a {signal.modality}")
+    if signal.modality == "graph":
+        signal = mod.prepare(signal, options.k)
+        signal.info["holdout"] = options.holdout
+    elif options.k is not None or options.holdout:
+        raise UsageError("--k and --holdout apply to graph signals")
     _check_device(options.device)
     torch.manual_seed(options.seed)
     model = build_model(signal, options).to(options.device)
     offset, scale = mod.normalization(signal)
     description = SignalDescription(signal.shape, tuple((0, n) for n in signal.shape), signal.channels,
                                     offset, scale, dict(signal.info))
-    inr = InrFile(model, signal.modality, description, {}, options.dtype)
+    inr = InrFile(model, signal.modality, description, {}, options.dtype, extras=mod.extra_tensors(signal))
     targets = np.subtract(signal.values, np.float32(offset), dtype=np.float32)
     targets /= np.float32(scale)  # in place: a video's samples are held twice at most
     targets = torch.from_numpy(targets)
@@ -139,6 +152,11 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
                                    for k, v in model.state_dict().items()})
     inr.training = record.to_dict() | {"sample_fraction": fraction, "batch_points": sampler.batch_points,
                                        headline: round(full_psnr(), 4)}
+    held_out = getattr(sampler, "held_out", None)
+    if held_out is not None and len(held_out):
+        predicted = decode(inr).values[held_out]
+        inr.training[f"holdout_{headline}"] = mod.metrics(Signal(signal.modality, signal.values[held_out]),
+                                                          Signal(signal.modality, predicted), quick=True)[headline]
     inr.model = model.cpu()
     return inr
 
@@ -155,11 +173,16 @@ def output_shape(inr: InrFile, request: DecodeRequest | None = None) -> tuple[tu
 
 
 def decode(inr: InrFile, out_shape: tuple[int, ...] | None = None, device: str | torch.device = "cpu",
-           on_progress: Callable[[int, int], None] | None = None, info: dict | None = None) -> Signal:
+           on_progress: Callable[[int, int], None] | None = None, info: dict | None = None,
+           mesh: dict | None = None) -> Signal:
     """Evaluate the INR on ``out_shape`` samples spread evenly over the window it covers.
 
     ``info`` describes the output (e.g. its sample rate); by default the stored description.
+    Graph signals are decoded on their stored mesh, or on ``mesh`` (``points``, ``faces``,
+    ``edges``): another discretisation of the same surface.
     """
+    if inr.modality == "graph":
+        return _decode_graph(inr, mesh, device)
     out_shape = out_shape or inr.signal.shape
     needed = math.prod(out_shape) * inr.signal.channels * 4
     if needed > MAX_DECODE_BYTES:
@@ -175,6 +198,22 @@ def decode(inr: InrFile, out_shape: tuple[int, ...] | None = None, device: str |
     return modality(inr.modality).finish(values, info)
 
 
+def _decode_graph(inr: InrFile, mesh: dict | None, device) -> Signal:
+    from inrcli.inference import evaluate_points
+    from inrcli.signals.graph import aligned_embedding
+
+    extras = inr.extras
+    if mesh is None:
+        mesh = {"points": extras["graph.points"], "faces": extras.get("graph.faces"), "edges": extras.get("graph.edges")}
+    embedding = aligned_embedding(mesh["points"], mesh.get("faces"), mesh.get("edges"), inr.signal.info["k"],
+                                  extras["graph.anchor_points"], extras["graph.anchor_embedding"])
+    values = evaluate_points(inr.model.to(device), torch.from_numpy(embedding), device)
+    values = values * np.float32(inr.signal.scale) + np.float32(inr.signal.offset)
+    info = {**inr.signal.info, "nodes": len(mesh["points"])}
+    return Signal("graph", values, info, attachments={"points": mesh["points"], "faces": mesh.get("faces"),
+                                                      "edges": mesh.get("edges")})
+
+
 def crop(inr: InrFile, region: str) -> InrFile:
     """A new INR holding only the partitions in ``region`` (``"R0:R1,C0:C1"``, absolute indices)."""
     if not is_croppable(inr.model):
@@ -183,7 +222,7 @@ def crop(inr: InrFile, region: str) -> InrFile:
     model = inr.model.crop(ranges)
     signal = SignalDescription(inr.signal.full_shape, model.partitioning.window, inr.signal.channels,
                                inr.signal.offset, inr.signal.scale, dict(inr.signal.info))
-    return InrFile(model, inr.modality, signal, dict(inr.training), inr.dtype)
+    return InrFile(model, inr.modality, signal, dict(inr.training), inr.dtype, extras=dict(inr.extras))
 
 
 def evaluate(reference: Signal, candidate: Signal | InrFile) -> dict:
@@ -193,6 +232,8 @@ def evaluate(reference: Signal, candidate: Signal | InrFile) -> dict:
     the matching region of the reference.
     """
     region = None
+    if isinstance(candidate, InrFile) and candidate.modality == "graph" == reference.modality:
+        candidate = decode(candidate, mesh=reference.attachments)  # on the reference's own mesh
     if isinstance(candidate, InrFile):
         if candidate.modality != reference.modality:
             raise UsageError(f"cannot compare a {reference.modality} with a {candidate.modality} INR")

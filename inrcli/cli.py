@@ -23,8 +23,8 @@ from inrcli.errors import InrError, InrFileError, Terminated, UsageError
 from inrcli.files import STDIO, atomic_output, check_target, extension_of, input_path, read_head
 from inrcli.models import model_class
 from inrcli.signals import modality as modality_for_name
-from inrcli.signals import (DEFAULT_OUTPUT, INR_EXTENSIONS, Signal, modality_for, read_signal, resolve_format, sniff,
-                            write_signal)
+from inrcli.signals import (DEFAULT_OUTPUT, INR_EXTENSIONS, Signal, read_signal, resolve_format, sniff, write_signal,
+                            writer_for)
 from inrcli.signals.video import frame_pattern, write_frames
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -170,7 +170,7 @@ class _EncodeProgress:
 def encode(
     input: Annotated[str, typer.Argument(help="Signal file to encode, or - for stdin.")],
     output: Annotated[Optional[str], typer.Option("-o", "--output", help="Output .safetensors (default: INPUT with .safetensors; - for stdout).")] = None,
-    arch: Annotated[str, typer.Option(help="Architecture: lg-siren (croppable) or siren.")] = "lg-siren",
+    arch: Annotated[Optional[str], typer.Option(help="Architecture: lg-siren (croppable; the default) or siren (the default for graphs).")] = None,
     partitions: Annotated[str, typer.Option(help="Partition grid, rows first (e.g. 16,16), or auto (~32 px each).")] = "auto",
     params: Annotated[Optional[int], typer.Option(help="Parameter budget (default grows with the signal: ~200k for 512×512).")] = None,
     steps: Annotated[Optional[int], typer.Option(help=f"Training steps (default {api.DEFAULT_STEPS} unless --seconds is given).")] = None,
@@ -183,6 +183,9 @@ def encode(
     sample_fraction: Annotated[Optional[float], typer.Option(help="Share of each partition's samples drawn per step (default 1/8, video 1/32).")] = None,
     global_width: Annotated[Optional[int], typer.Option(help="Width of lg-siren's global branch (default: ~10% of the parameters).")] = None,
     field: Annotated[Optional[str], typer.Option(help="Shapes: occupancy (default) or sdf.")] = None,
+    k: Annotated[Optional[int], typer.Option("--k", help="Graphs: Laplacian eigenvectors in the node embedding (default 100).")] = None,
+    holdout: Annotated[float, typer.Option(help="Graphs: share of nodes left out of training; their R² is reported.")] = 0.0,
+    as_modality: Annotated[Optional[str], typer.Option("--modality", help="Read the input as this kind of signal (e.g. graph for a PLY whose vertices carry values).")] = None,
     input_format: Annotated[Optional[str], typer.Option("--format", help="Input format when the name does not say (e.g. png for stdin).")] = None,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
@@ -203,12 +206,17 @@ def encode(
     options = api.EncodeOptions(
         arch=arch, partitions=None if partitions == "auto" else _parse_ints(partitions, "--partitions"),
         params=params, steps=steps, seconds=seconds, target_psnr=target_psnr, lr=lr, seed=seed, device=device,
-        dtype=dtype, sample_fraction=sample_fraction, global_width=global_width, field=field)
-    model_class(arch)  # unknown names fail before the input is read
+        dtype=dtype, sample_fraction=sample_fraction, global_width=global_width, field=field, k=k, holdout=holdout)
+    if arch is not None:
+        model_class(arch)  # unknown names fail before the input is read
+    if not 0 <= holdout < 1:
+        raise UsageError("--holdout must be in [0, 1)")
+    if k is not None and not 1 <= k <= 1024:
+        raise UsageError("--k must be between 1 and 1024")
     if dtype not in fileformat.STORAGE_DTYPES:
         raise UsageError(f"--dtype must be one of {', '.join(fileformat.STORAGE_DTYPES)}, got {dtype!r}")
     check_target(output, force, (input,))
-    sig = read_signal(input, input_format)
+    sig = read_signal(input, input_format, as_modality)
     with _EncodeProgress(enabled=not quiet) as bar:
         inr = api.encode(sig, options, on_step=bar.update)
     with atomic_output(output, force, "safetensors", (input,)) as tmp:
@@ -218,6 +226,7 @@ def encode(
                "params": inr.model.param_count()["total"], "steps": inr.training["steps"],
                "seconds": inr.training["seconds"], headline: inr.training[headline], "bytes": size,
                "partitions": list(inr.model.partitioning.grid) if inr.arch == "lg-siren" else None,
+               **{key: value for key, value in inr.training.items() if key.startswith("holdout_")},
                "stopped_by": inr.training["stopped_by"]}
     if as_json:
         _emit_json(summary)
@@ -244,6 +253,7 @@ def decode(
     fps: Annotated[Optional[float], typer.Option(help="Video frame rate (same duration).")] = None,
     frames: Annotated[Optional[int], typer.Option(help="Video frame count (same duration).")] = None,
     resolution: Annotated[Optional[int], typer.Option(help="Shapes: grid samples per axis across the whole cube for marching cubes.")] = None,
+    mesh: Annotated[Optional[str], typer.Option(help="Graphs: decode onto this mesh (another discretisation of the surface) instead of the stored one.")] = None,
     out_format: Annotated[Optional[str], typer.Option("--format", help="Output format when -o has no extension (png, jpg, wav, mp4…).")] = None,
     bit_depth: Annotated[Optional[int], typer.Option(help="Bits per channel: 8 or 16 (PNG/TIFF).")] = None,
     quality: Annotated[Optional[int], typer.Option(help="JPEG quality 1-100 (default 95); video quality 0-10 (default 8).")] = None,
@@ -265,13 +275,18 @@ def decode(
     dims = None if size is None else tuple(reversed(_parse_ints(size, "--size", "x")))  # WxH → rows first
     request = api.DecodeRequest(scale=scale, size=dims, rate=rate, fps=fps, frames=frames, resolution=resolution)
     out_shape, out_info = api.output_shape(inr, request)
-    if not pattern and modality_for(ext).name != inr.modality:
-        raise UsageError(f"cannot write {inr.modality} data as .{ext} (a {modality_for(ext).name} format)")
+    if not pattern:
+        writer_for(inr.modality, ext)  # refuse before decoding
     if not pattern:
         check_target(output, force, (model,))
     started = time.perf_counter()
     with _DecodeProgress(enabled=not quiet and math.prod(out_shape) > 4_000_000) as bar:
-        decoded = api.decode(inr, out_shape, device=device, on_progress=bar.update, info=out_info)
+        target_mesh = None
+        if mesh is not None:
+            if inr.modality != "graph":
+                raise UsageError("--mesh applies to graph signals")
+            target_mesh = read_mesh_for_graph(mesh)
+        decoded = api.decode(inr, out_shape, device=device, on_progress=bar.update, info=out_info, mesh=target_mesh)
     options = {"bit_depth": bit_depth, "quality": quality}
     if pattern:
         written = write_frames(decoded, output, options, lambda frame, name: _write_one(frame, name, force, options))
@@ -284,8 +299,23 @@ def decode(
     if as_json:
         _emit_json(summary)
     if not quiet and output != STDIO:
-        err.print(f"{model} → {output}: {_size_text(out_shape)}{_rate_text(out_info)} in {summary['seconds']:.2f} s",
+        err.print(f"{model} → {output}: {_size_text(out_shape, inr.modality)}{_rate_text(out_info)} in {summary['seconds']:.2f} s",
                   markup=False)
+
+
+def read_mesh_for_graph(source: str) -> dict:
+    """Vertices and faces of a mesh file (or .npz with points and faces/edges) to decode onto."""
+    from inrcli.signals.shape import load_mesh
+
+    with input_path(source) as path:
+        ext = resolve_format(path, source, None)
+        if ext == "npz":
+            from inrcli.signals.graph import _read_npz
+
+            points, faces, edges, _ = _read_npz(path)
+            return {"points": points, "faces": faces, "edges": edges}
+        loaded = load_mesh(path, ext)
+        return {"points": loaded.vertices, "faces": loaded.faces, "edges": None}
 
 
 def _write_one(frame: Signal, name: str, force: bool, options: dict) -> None:
@@ -329,12 +359,16 @@ class _DecodeProgress:
         self.progress.update(self.task, completed=done, total=total)
 
 
-def _size_text(shape: tuple[int, ...]) -> str:
-    """Human size: W×H for pictures, frames × W×H for video, samples for audio."""
-    if len(shape) == 1:
+def _size_text(shape: tuple[int, ...], modality: str) -> str:
+    """Human size: W×H for pictures, frames of W×H for video, samples for audio, a grid for shapes."""
+    if modality == "audio":
         return f"{shape[0]} samples"
-    if len(shape) == 3:
+    if modality == "graph":
+        return f"{shape[0]} nodes"
+    if modality == "video":
         return f"{shape[0]} frames of {shape[2]}×{shape[1]}"
+    if modality == "shape":
+        return f"{'×'.join(map(str, shape))} grid"
     return f"{shape[1]}×{shape[0]}"
 
 
@@ -365,7 +399,7 @@ def crop(
     if as_json:
         _emit_json(summary)
     if not quiet:
-        err.print(f"{model} → {output}: kept partitions {region}, {_size_text(cropped.signal.shape)}, "
+        err.print(f"{model} → {output}: kept partitions {region}, {_size_text(cropped.signal.shape, inr.modality)}, "
                   f"{size:,} bytes ({100 * size / max(inr.size_bytes, 1):.0f}% of the original)", markup=False)
 
 
@@ -435,7 +469,8 @@ def info(
         return
     counts = data["param_counts"]
     lines = [f"file        {model} ({data['file_bytes']:,} bytes, weights {data['dtype']})",
-             f"modality    {data['modality']}, {_size_text(tuple(data['shape']))} × {data['channels']} channels"
+             f"modality    {data['modality']}, {_size_text(tuple(data['shape']), data['modality'])} × {data['channels']} "
+             f"channel{'s' if data['channels'] != 1 else ''}"
              + _rate_text(data["signal_info"]),
              f"arch        {data['arch']}"]
     if data["partitions"] is not None:

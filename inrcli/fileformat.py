@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
@@ -83,6 +84,8 @@ class InrFile:
     training: dict
     dtype: str
     size_bytes: int = 0
+    extras: dict = field(default_factory=dict)
+    """Arrays stored beside the weights (name → numpy array), e.g. a graph's mesh and anchors."""
 
     @property
     def arch(self) -> str:
@@ -96,6 +99,8 @@ def to_bytes(inr: InrFile) -> bytes:
     for name, tensor in tensors.items():
         if not torch.isfinite(tensor).all():
             raise InrError(f"weight {name} is not finite in {inr.dtype}; training diverged (try a lower --lr)")
+    for name, array in inr.extras.items():
+        tensors[name] = torch.from_numpy(np.ascontiguousarray(array))
     metadata = {
         "format": FORMAT_NAME,
         "version": str(FORMAT_VERSION),
@@ -174,21 +179,26 @@ def from_bytes(data: bytes) -> InrFile:
     training = _json(meta, "training")
     if not isinstance(training, dict):
         raise InrFileError("training record is not an object")
-    _check_consistency(modality(meta["modality"]), config, signal)
+    mod = modality(meta["modality"])
+    _check_consistency(mod, config, signal)
+    storage = STORAGE_DTYPES[meta["dtype"]][1]
     with torch.device("meta"):
-        expected = {name: tuple(t.shape) for name, t in cls(config).state_dict().items()}
-    _check_tensor_entries(header, expected, STORAGE_DTYPES[meta["dtype"]][1])
+        expected = {name: (tuple(t.shape), storage) for name, t in cls(config).state_dict().items()}
+    extras_expected = mod.expected_extras(signal.info, signal.channels)
+    _check_tensor_entries(header, expected | extras_expected)
     try:
         tensors = load_tensors(data)
     except Exception as exc:  # the safetensors parser rejects bad offsets and sizes
         raise InrFileError(f"tensor data is corrupt ({exc})") from None
+    extras = {name: tensors.pop(name).numpy() for name in extras_expected}
     for name, tensor in tensors.items():
         if not torch.isfinite(tensor).all():
             raise InrFileError(f"weight {name!r} holds NaN or infinite values")
+    _check_extras(extras, signal)
     model = cls(config)
     model.load_state_dict({name: t.float() for name, t in tensors.items()}, strict=True)
     model.eval()
-    return InrFile(model, meta["modality"], signal, training, meta["dtype"], len(data))
+    return InrFile(model, meta["modality"], signal, training, meta["dtype"], len(data), extras)
 
 
 def _json(meta: dict, key: str):
@@ -201,8 +211,10 @@ def _json(meta: dict, key: str):
 
 
 def _check_consistency(modality, config, signal: SignalDescription) -> None:
-    if config.in_dim != modality.ndim or len(signal.full_shape) != modality.ndim:
-        raise InrFileError(f"a {modality.name} needs {modality.ndim} coordinate dimensions")
+    dims = modality.coordinate_dims(signal.info) if modality.ndim is None else modality.ndim
+    grid_dims = 1 if modality.ndim is None else modality.ndim
+    if config.in_dim != dims or len(signal.full_shape) != grid_dims:
+        raise InrFileError(f"a {modality.name} needs {dims} coordinate dimensions")
     if config.out_dim != signal.channels:
         raise InrFileError("model outputs do not match the signal's channels")
     partitioning = getattr(config, "partitioning", None)
@@ -213,12 +225,22 @@ def _check_consistency(modality, config, signal: SignalDescription) -> None:
         raise InrFileError("partition grid does not match the signal's shape and window")
 
 
-def _check_tensor_entries(header: dict, expected: dict[str, tuple[int, ...]], dtype: str) -> None:
+def _check_extras(extras: dict, signal: SignalDescription) -> None:
+    """Stored arrays beside the weights: finite coordinates, indices that exist."""
+    nodes = signal.full_shape[0]
+    for name, array in extras.items():
+        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+            raise InrFileError(f"{name!r} holds NaN or infinite values")
+        if np.issubdtype(array.dtype, np.integer) and array.size and (array.min() < 0 or array.max() >= nodes):
+            raise InrFileError(f"{name!r} indexes nodes that do not exist")
+
+
+def _check_tensor_entries(header: dict, expected: dict[str, tuple[tuple[int, ...], str]]) -> None:
     names = set(header)
     if names != set(expected):
         missing, extra = sorted(set(expected) - names), sorted(names - set(expected))
         raise InrFileError(f"tensors do not match the model (missing: {missing[:3]}, unexpected: {extra[:3]})")
-    for name, shape in expected.items():
+    for name, (shape, dtype) in expected.items():
         entry = header[name]
         if not isinstance(entry, dict) or entry.get("dtype") != dtype:
             raise InrFileError(f"tensor {name!r} is not stored as {dtype}")

@@ -7,7 +7,7 @@ import dataclasses
 from inrcli.errors import InrFileError
 
 # Bounds that keep a hostile file from asking for an absurd allocation.
-LIMITS = {"in_dim": (1, 8), "out_dim": (1, 64), "width": (1, 4096), "local_width": (1, 4096),
+LIMITS = {"in_dim": (1, 1024), "out_dim": (1, 64), "width": (1, 4096), "local_width": (1, 4096),
           "global_width": (1, 4096), "hidden_layers": (0, 32)}
 
 

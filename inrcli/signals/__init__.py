@@ -19,6 +19,7 @@ MODALITIES = {
     "audio": "inrcli.signals.audio:AudioModality",
     "video": "inrcli.signals.video:VideoModality",
     "shape": "inrcli.signals.shape:ShapeModality",
+    "graph": "inrcli.signals.graph:GraphModality",
 }
 
 EXTENSIONS = {
@@ -27,10 +28,13 @@ EXTENSIONS = {
     "wav": "audio", "flac": "audio", "ogg": "audio",
     "mp4": "video", "m4v": "video", "mov": "video", "webm": "video", "mkv": "video", "avi": "video", "gif": "video",
     "obj": "shape", "ply": "shape", "stl": "shape", "off": "shape", "glb": "shape", "npy": "shape",
+    "npz": "graph",
 }
 
 # What a decode writes when -o is not given.
-DEFAULT_OUTPUT = {"image": "png", "audio": "wav", "video": "mp4", "shape": "ply"}
+DEFAULT_OUTPUT = {"image": "png", "audio": "wav", "video": "mp4", "shape": "ply", "graph": "npz"}
+# Formats a modality also reads (when asked with --modality) and writes, beside its own.
+ALSO_HANDLES = {"graph": {"ply", "obj", "off", "glb"}}
 
 INR_EXTENSIONS = ("safetensors", "inr")
 
@@ -70,6 +74,8 @@ def sniff(head: bytes) -> str | None:
     for magic, ext in MAGIC:
         if head.startswith(magic):
             return ext
+    if head.startswith(b"PK\x03\x04"):
+        return "npz"
     if len(head) > 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") > 1:
         return "safetensors"
     return None
@@ -88,18 +94,33 @@ def resolve_format(path: Path, name: str, fmt: str | None) -> str:
     return sniffed
 
 
-def read_signal(source: str, fmt: str | None = None) -> Signal:
-    """Read a signal file (or ``-`` for stdin, or a folder of numbered frames) into a :class:`Signal`."""
+def read_signal(source: str, fmt: str | None = None, as_modality: str | None = None) -> Signal:
+    """Read a signal file (or ``-`` for stdin, or a folder of numbered frames) into a :class:`Signal`.
+
+    ``as_modality`` reads a file as another kind of signal where that makes sense (a mesh
+    whose vertices carry values, read as a ``graph``).
+    """
     if source != "-" and Path(source).is_dir():
         return modality("video").read(Path(source), "frames")
     with input_path(source, fmt or extension_of(source)) as path:
         ext = resolve_format(path, source, fmt)
+        if as_modality is not None and as_modality != modality_for(ext).name:
+            if ext not in ALSO_HANDLES.get(as_modality, ()):
+                raise UsageError(f"a .{ext} file cannot be read as {as_modality}")
+            return modality(as_modality).read(path, ext)
         return modality_for(ext).read(path, ext)
+
+
+def writer_for(modality_name: str, ext: str) -> Modality:
+    """The modality that writes ``modality_name`` data as ``.ext``, or a usage error."""
+    if ext in ALSO_HANDLES.get(modality_name, ()):
+        return modality(modality_name)
+    target = modality_for(ext)
+    if target.name != modality_name:
+        raise UsageError(f"cannot write {modality_name} data as .{ext} (a {target.name} format)")
+    return target
 
 
 def write_signal(signal: Signal, path: Path, ext: str, options: dict) -> None:
     """Write ``signal`` to ``path`` in format ``ext``."""
-    target = modality_for(ext)
-    if target.name != signal.modality:
-        raise UsageError(f"cannot write {signal.modality} data as .{ext} (a {target.name} format)")
-    target.write(signal, path, ext, options)
+    writer_for(signal.modality, ext).write(signal, path, ext, options)

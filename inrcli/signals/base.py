@@ -63,6 +63,20 @@ class Modality:
     def read(self, path, ext: str) -> Signal:
         raise NotImplementedError
 
+    default_arch: str = "lg-siren"
+
+    def coordinate_dims(self, info: dict) -> int:
+        """Input dimensions of the network for a signal described by ``info``."""
+        return self.ndim
+
+    def extra_tensors(self, signal: Signal) -> dict:
+        """Arrays the file stores besides the weights (name → array); none by default."""
+        return {}
+
+    def expected_extras(self, info: dict, channels: int) -> dict:
+        """Name → (shape, safetensors dtype) of the extra arrays a valid file holds."""
+        return {}
+
     def first_frequency(self, signal: Signal) -> float:
         """ω0 of the first layer for this signal; by default ``first_w0``."""
         return self.first_w0
