@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--azim", type=float, default=-60)
     parser.add_argument("--up", choices=["y", "z"], default="y", help="the mesh's up axis")
     args = parser.parse_args()
-    mesh = trimesh.load(args.mesh, force="mesh")
+    mesh = trimesh.load(args.mesh, force="mesh", process=False)  # merging would pinch touching sheets
     if args.up == "y":  # matplotlib's up is z
         mesh.vertices = mesh.vertices[:, [0, 2, 1]] * [1, -1, 1]
         mesh.faces = mesh.faces[:, ::-1]

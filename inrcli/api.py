@@ -88,7 +88,7 @@ def build_model(signal: Signal, options: EncodeOptions) -> torch.nn.Module:
     arch = options.arch or mod.default_arch
     cls = model_class(arch)
     budget = options.params or mod.default_budget(signal.shape, signal.channels)
-    settings = {"first_w0": round(mod.first_frequency(signal), 3)}
+    settings = {"first_w0": round(mod.first_frequency(signal), 3), "w0": mod.hidden_w0}
     if is_croppable_arch(arch):
         if mod.ndim is None:
             raise UsageError(f"a {signal.modality} has no grid to partition; use --arch siren")

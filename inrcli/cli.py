@@ -254,6 +254,7 @@ def decode(
     frames: Annotated[Optional[int], typer.Option(help="Video frame count (same duration).")] = None,
     resolution: Annotated[Optional[int], typer.Option(help="Shapes: grid samples per axis across the whole cube for marching cubes.")] = None,
     mesh: Annotated[Optional[str], typer.Option(help="Graphs: decode onto this mesh (another discretisation of the surface) instead of the stored one.")] = None,
+    keep_specks: Annotated[bool, typer.Option("--keep-specks", help="Shapes: keep surface pieces smaller than 1% of the largest (dropped by default).")] = False,
     out_format: Annotated[Optional[str], typer.Option("--format", help="Output format when -o has no extension (png, jpg, wav, mp4…).")] = None,
     bit_depth: Annotated[Optional[int], typer.Option(help="Bits per channel: 8 or 16 (PNG/TIFF).")] = None,
     quality: Annotated[Optional[int], typer.Option(help="JPEG quality 1-100 (default 95); video quality 0-10 (default 8).")] = None,
@@ -287,7 +288,7 @@ def decode(
                 raise UsageError("--mesh applies to graph signals")
             target_mesh = read_mesh_for_graph(mesh)
         decoded = api.decode(inr, out_shape, device=device, on_progress=bar.update, info=out_info, mesh=target_mesh)
-    options = {"bit_depth": bit_depth, "quality": quality}
+    options = {"bit_depth": bit_depth, "quality": quality, "keep_specks": keep_specks}
     if pattern:
         written = write_frames(decoded, output, options, lambda frame, name: _write_one(frame, name, force, options))
     else:

@@ -64,6 +64,8 @@ class Modality:
         raise NotImplementedError
 
     default_arch: str = "lg-siren"
+    hidden_w0: float = 30.0
+    """ω0 of the hidden layers (SIREN's 30)."""
 
     def coordinate_dims(self, info: dict) -> int:
         """Input dimensions of the network for a signal described by ``info``."""

@@ -30,6 +30,7 @@ POOL_POINTS = 1 << 20  # training points drawn once (half uniform, half near the
 SDF_CLAMP = 0.1  # signed distances are clamped to ±this (normalised units) for training
 EVAL_SURFACE_POINTS = 100_000
 FSCORE_THRESHOLD = 0.01  # of the bounding-box diagonal
+SPECK_SHARE = 0.01  # connected pieces with fewer faces than this share of the largest are dropped
 
 
 class ShapeModality(Modality):
@@ -72,7 +73,7 @@ class ShapeModality(Modality):
         if ext == "npy":
             np.save(path, occupancy_or_sdf(signal)[..., 0], allow_pickle=False)
             return
-        mesh = to_mesh(signal)
+        mesh = to_mesh(signal, clean=not options.get("keep_specks"))
         mesh.export(str(path), file_type=ext)
 
     def normalization(self, signal: Signal) -> tuple[float, float]:
@@ -200,8 +201,11 @@ def _inside(signal: Signal) -> np.ndarray:
     return values > 0.5 if signal.info["field"] == "occupancy" else values < 0
 
 
-def to_mesh(signal: Signal):
-    """Marching cubes on the decoded grid, in the original coordinates: a ``trimesh.Trimesh``."""
+def to_mesh(signal: Signal, clean: bool = True):
+    """Marching cubes on the decoded grid, in the original coordinates: a ``trimesh.Trimesh``.
+
+    With ``clean``, pieces smaller than ``SPECK_SHARE`` of the largest are dropped.
+    """
     import trimesh
     from skimage.measure import marching_cubes
 
@@ -220,7 +224,25 @@ def to_mesh(signal: Signal):
     if signal.info["field"] == "occupancy":
         faces = faces[:, ::-1]  # occupancy rises inwards: flip so normals point out
     center, scale = np.array(signal.info["center"]), float(signal.info["scale"])
-    return trimesh.Trimesh(verts * scale + center, faces, process=False)
+    mesh = trimesh.Trimesh(verts * scale + center, faces, process=False)
+    return drop_specks(mesh) if clean else mesh
+
+
+def drop_specks(mesh, share: float = SPECK_SHARE):
+    """Remove connected pieces smaller than ``share`` of the largest: isolated blobs that the
+    network puts in empty space between training points, which no user wants in a mesh."""
+    import trimesh
+
+    if len(mesh.faces) == 0:
+        return mesh
+    labels = trimesh.graph.connected_component_labels(mesh.face_adjacency, node_count=len(mesh.faces))
+    sizes = np.bincount(labels)
+    keep = sizes[labels] >= share * sizes.max()
+    if keep.all():
+        return mesh
+    mesh.update_faces(keep)
+    mesh.remove_unreferenced_vertices()
+    return mesh
 
 
 def surface_points(signal: Signal, count: int = EVAL_SURFACE_POINTS) -> np.ndarray:
