@@ -29,7 +29,7 @@ from inrcli.signals.video import frame_pattern, write_frames
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Turn signals into implicit neural representations (.safetensors) and back.")
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 STATE = {"debug": False}
 
 
@@ -486,10 +486,11 @@ def info(
     if t:
         if isinstance(t.get("psnr"), (int, float)):
             quality = f"PSNR {t['psnr']:.2f} dB"
-        elif isinstance(t.get("iou"), (int, float)):
-            quality = f"IoU {t['iou']:.4f}"
         else:
-            quality = "quality n/a"
+            quality = next((f"{label} {t[key]:.4f}" for key, label in (("iou", "IoU"), ("r2", "R²"))
+                            if isinstance(t.get(key), (int, float))), "quality n/a")
+        if isinstance(t.get("holdout_r2"), (int, float)):
+            quality += f" (held-out nodes {t['holdout_r2']:.4f})"
         lines.append(f"training    {t.get('steps')} steps in {t.get('seconds')} s, {quality}, "
                      f"stopped by {t.get('stopped_by')}, seed {t.get('seed')}")
     print("\n".join(lines))
