@@ -27,6 +27,9 @@ FORMAT_VERSION = 1
 MAX_FILE_BYTES = 1 << 30
 MAX_HEADER_BYTES = 16 << 20
 STORAGE_DTYPES = {"float32": (torch.float32, "F32"), "float16": (torch.float16, "F16")}
+# Trained SIREN weights stay within a few units; ω0 = 3000 times anything near float32's range
+# overflows to inf and sin(inf) is NaN, so far larger magnitudes mean a damaged or forged file.
+MAX_WEIGHT = 1e4
 
 
 @dataclass
@@ -194,6 +197,8 @@ def from_bytes(data: bytes) -> InrFile:
     for name, tensor in tensors.items():
         if not torch.isfinite(tensor).all():
             raise InrFileError(f"weight {name!r} holds NaN or infinite values")
+        if tensor.numel() and tensor.abs().max() > MAX_WEIGHT:
+            raise InrFileError(f"weight {name!r} holds implausible values (|w| > {MAX_WEIGHT:g})")
     _check_extras(extras, signal)
     model = cls(config)
     model.load_state_dict({name: t.float() for name, t in tensors.items()}, strict=True)
