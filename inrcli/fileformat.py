@@ -183,6 +183,7 @@ def from_bytes(data: bytes) -> InrFile:
     if not isinstance(training, dict):
         raise InrFileError("training record is not an object")
     mod = modality(meta["modality"])
+    mod.check_info(signal.info)
     _check_consistency(mod, config, signal)
     storage = STORAGE_DTYPES[meta["dtype"]][1]
     with torch.device("meta"):

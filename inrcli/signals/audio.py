@@ -14,7 +14,7 @@ import numpy as np
 
 from inrcli import metrics
 from inrcli.errors import SignalReadError, UsageError
-from inrcli.signals.base import Modality, Signal, first_line
+from inrcli.signals.base import Modality, Signal, first_line, require
 
 FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG"}
 DEFAULT_SUBTYPE = {"wav": "PCM_16", "flac": "PCM_16", "ogg": "VORBIS"}
@@ -48,6 +48,11 @@ class AudioModality(Modality):
         if not np.all(np.isfinite(values)):
             raise SignalReadError(f"audio {path.name} holds NaN or infinite samples")
         return Signal(self.name, values, {"rate": int(rate), "subtype": info.subtype, "format": info.format})
+
+    def check_info(self, info: dict) -> None:
+        require(info, "rate", int, 1, 10_000_000)
+        require(info, "subtype", str, optional=True)
+        require(info, "format", str, optional=True)
 
     def first_frequency(self, signal: Signal) -> float:
         """SIREN's ω0 = 3000 fits its 7-second clips: the same frequency *per second* suits any

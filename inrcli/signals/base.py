@@ -67,6 +67,9 @@ class Modality:
     hidden_w0: float = 30.0
     """ω0 of the hidden layers (SIREN's 30)."""
 
+    def check_info(self, info: dict) -> None:
+        """Refuse a stored signal description this modality cannot use (raise ``InrFileError``)."""
+
     def coordinate_dims(self, info: dict) -> int:
         """Input dimensions of the network for a signal described by ``info``."""
         return self.ndim
@@ -140,3 +143,22 @@ def scaled_shape(shape: tuple[int, ...], scale: float | None, size: tuple[int, .
     if not scale > 0 or not math.isfinite(scale):
         raise UsageError("--scale must be a positive number")
     return tuple(max(1, round(n * scale)) for n in shape)
+
+
+def require(info: dict, key: str, kind, low=None, high=None, choices=None, optional: bool = False) -> None:
+    """Check one field of untrusted signal metadata: its type, range or allowed values."""
+    from inrcli.errors import InrFileError
+
+    if key not in info:
+        if optional:
+            return
+        raise InrFileError(f"signal metadata lacks {key!r}")
+    value = info[key]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise InrFileError(f"signal metadata {key!r} has the wrong type")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InrFileError(f"signal metadata {key!r} is not finite")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise InrFileError(f"signal metadata {key!r} = {value} is out of range")
+    if choices is not None and value not in choices:
+        raise InrFileError(f"signal metadata {key!r} = {value!r} is not one of {sorted(choices)}")

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from inrcli.errors import InrFileError, SignalReadError, UsageError
-from inrcli.signals.base import Modality, Signal, first_line
+from inrcli.signals.base import Modality, Signal, first_line, require
 
 DEFAULT_K = 100
 ANCHORS_PER_DIMENSION = 4
@@ -50,6 +50,11 @@ class GraphModality(Modality):
         _check_graph(path.name, points, faces, edges, target)
         info = {"nodes": int(len(points))}
         return Signal(self.name, target, info, attachments={"points": points, "faces": faces, "edges": edges})
+
+    def check_info(self, info: dict) -> None:
+        require(info, "nodes", int, 3, 50_000_000)
+        require(info, "k", int, 1, 1024)
+        require(info, "anchors", int, 1, 50_000_000)
 
     def prepare(self, signal: Signal, k: int | None) -> Signal:
         """Compute the spectral embedding (attachment ``embedding``) and the anchors."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from inrcli import metrics
 from inrcli.errors import InrError, SignalReadError, UsageError
-from inrcli.signals.base import Modality, Signal, first_line, scaled_shape
+from inrcli.signals.base import Modality, Signal, first_line, require, scaled_shape
 
 MAX_PIXELS = 180_000_000  # refuse larger images before decoding them (decompression bombs)
 CONVERT_TO_RGB = {"CMYK", "YCbCr", "LAB", "HSV"}
@@ -43,6 +43,9 @@ class ImageModality(Modality):
         if min(values.shape[:2]) < 1:
             raise SignalReadError(f"image {path.name} has no pixels ({values.shape[1]}×{values.shape[0]})")
         return Signal(self.name, values, {"bit_depth": bits})
+
+    def check_info(self, info: dict) -> None:
+        require(info, "bit_depth", int, choices={8, 16}, optional=True)
 
     def write(self, signal: Signal, path: Path, ext: str, options: dict) -> None:
         bits = options.get("bit_depth") or signal.info.get("bit_depth", 8)

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inrcli.errors import SignalReadError, UsageError
+from inrcli.errors import InrFileError, SignalReadError, UsageError
 from inrcli.grid import Partitioning, sample_centres
-from inrcli.signals.base import Modality, Signal, first_line
+from inrcli.signals.base import Modality, Signal, first_line, require
 
 MESH_EXTENSIONS = {"obj", "ply", "stl", "off", "glb", "gltf"}
 RESOLUTION = 128  # grid of the stored signal: IoU is measured on it and partitions are cut on it
@@ -51,6 +51,15 @@ class ShapeModality(Modality):
         values = _field_on_grid(vertices, mesh.faces, RESOLUTION, field)
         info = {"field": field, "center": center.tolist(), "scale": float(scale), "resolution": RESOLUTION}
         return Signal(self.name, values, info, attachments={"vertices": vertices, "faces": mesh.faces})
+
+    def check_info(self, info: dict) -> None:
+        require(info, "field", str, choices={"occupancy", "sdf"})
+        require(info, "scale", (int, float), 1e-30, 1e30)
+        require(info, "resolution", int, 2, 4096)
+        center = info.get("center")
+        if not (isinstance(center, list) and len(center) == 3 and all(
+                isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) for c in center)):
+            raise InrFileError("shape metadata 'center' is not three finite numbers")
 
     def with_field(self, signal: Signal, field: str) -> Signal:
         """The same shape as an ``occupancy`` or ``sdf`` field."""

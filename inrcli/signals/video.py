@@ -14,7 +14,7 @@ import numpy as np
 
 from inrcli import metrics
 from inrcli.errors import SignalReadError, UsageError
-from inrcli.signals.base import Modality, Signal, first_line, scaled_shape
+from inrcli.signals.base import Modality, Signal, first_line, require, scaled_shape
 from inrcli.signals.image import ImageModality, quantize
 
 FFMPEG_EXTENSIONS = {"mp4", "webm", "avi", "mov", "mkv", "m4v"}
@@ -51,6 +51,10 @@ class VideoModality(Modality):
         values = frames.astype(np.float32)
         values /= 255.0
         return Signal(self.name, values, {"fps": float(fps), "bit_depth": 8})
+
+    def check_info(self, info: dict) -> None:
+        require(info, "fps", (int, float), 1e-3, 1000)
+        require(info, "bit_depth", int, choices={8, 16}, optional=True)
 
     def write(self, signal: Signal, path: Path, ext: str, options: dict) -> None:
         frames = quantize(signal.values, 8)
