@@ -80,7 +80,7 @@ class ShapeModality(Modality):
 
     def write(self, signal: Signal, path: Path, ext: str, options: dict) -> None:
         if ext == "npy":
-            np.save(path, occupancy_or_sdf(signal)[..., 0], allow_pickle=False)
+            np.save(path, signal.values[..., 0], allow_pickle=False)
             return
         mesh = to_mesh(signal, clean=not options.get("keep_specks"))
         mesh.export(str(path), file_type=ext)
@@ -191,10 +191,6 @@ def field_at(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, field:
         return inside.astype(np.float32)
     distance = np.sqrt(igl.point_mesh_squared_distance(q, v, f)[0])
     return np.where(inside, -distance, distance).astype(np.float32)
-
-
-def occupancy_or_sdf(signal: Signal) -> np.ndarray:
-    return signal.values
 
 
 def _inside_box(points: np.ndarray, box) -> np.ndarray:
