@@ -52,6 +52,8 @@ class EncodeOptions:
     """Graphs: Laplacian eigenvectors in the node embedding (default 100)."""
     holdout: float = 0.0
     """Graphs: share of the nodes left out of training, to measure generalisation on."""
+    constant_lr: bool = False
+    """Keep the learning rate constant instead of the cosine decay (published baselines)."""
 
 
 @dataclass
@@ -138,7 +140,7 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
     config = TrainConfig(steps=steps, seconds=options.seconds, target_psnr=options.target_psnr,
                          lr=options.lr or mod.learning_rate,
                          seed=options.seed, device=options.device, psnr_peak=mod.network_peak,
-                         loss=mod.loss(signal))
+                         loss=mod.loss(signal), min_lr_ratio=1.0 if options.constant_lr else 0.01)
 
     def full_psnr() -> float:
         return score(signal, inr)[mod.headline_metric]

@@ -182,6 +182,7 @@ def encode(
     dtype: Annotated[str, typer.Option(help="Storage precision of the weights: float32 or float16.")] = "float32",
     sample_fraction: Annotated[Optional[float], typer.Option(help="Share of each partition's samples drawn per step (default 1/8, video 1/32).")] = None,
     global_width: Annotated[Optional[int], typer.Option(help="Width of lg-siren's global branch (default: ~10% of the parameters).")] = None,
+    constant_lr: Annotated[bool, typer.Option("--constant-lr", help="Keep the learning rate constant (no cosine decay), as the published recipes do.")] = False,
     field: Annotated[Optional[str], typer.Option(help="Shapes: occupancy (default) or sdf.")] = None,
     k: Annotated[Optional[int], typer.Option("--k", help="Graphs: Laplacian eigenvectors in the node embedding (default 100).")] = None,
     holdout: Annotated[float, typer.Option(help="Graphs: share of nodes left out of training; their R² is reported.")] = 0.0,
@@ -206,7 +207,8 @@ def encode(
     options = api.EncodeOptions(
         arch=arch, partitions=None if partitions == "auto" else _parse_ints(partitions, "--partitions"),
         params=params, steps=steps, seconds=seconds, target_psnr=target_psnr, lr=lr, seed=seed, device=device,
-        dtype=dtype, sample_fraction=sample_fraction, global_width=global_width, field=field, k=k, holdout=holdout)
+        dtype=dtype, sample_fraction=sample_fraction, global_width=global_width, field=field, k=k, holdout=holdout,
+        constant_lr=constant_lr)
     if arch is not None:
         model_class(arch)  # unknown names fail before the input is read
     if not 0 <= holdout < 1:

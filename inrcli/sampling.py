@@ -46,11 +46,15 @@ class GridSampler:
         self.strides = torch.tensor([math.prod(shape[a + 1:]) for a in range(len(shape))])
         self.partitioning = partitioning
         total = self.targets.shape[0]
+        self.every_sample = None
         if partitioning is not None:
             self.lows, self.highs = partitioning.slot_bounds()
             largest = int((self.highs - self.lows).prod(-1).max())
             wanted = min(max(fraction * total, min(MIN_BATCH, total)), MAX_BATCH) / partitioning.num_slots
             self.per_slot = max(1, min(math.ceil(wanted), largest))
+            if fraction >= 1.0:  # full batches: every sample of every partition, every step
+                self.every_sample = self._all_samples(largest)
+                self.per_slot = largest
         else:
             self.full = fraction >= 1.0 or total <= MIN_BATCH
             self.batch = total if self.full else min(MAX_BATCH, max(MIN_BATCH, math.ceil(fraction * total)))
@@ -62,8 +66,20 @@ class GridSampler:
             return self.per_slot * self.partitioning.num_slots
         return self.batch
 
+    def _all_samples(self, largest: int) -> torch.Tensor:
+        """Every sample index of every partition: ``(S, largest, d)``; smaller partitions repeat
+        their samples cyclically to the common length."""
+        rows = []
+        for low, high in zip(self.lows.tolist(), self.highs.tolist()):
+            axes = [torch.arange(lo, hi) for lo, hi in zip(low, high)]
+            index = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes))
+            rows.append(index[torch.arange(largest) % len(index)])
+        return torch.stack(rows)
+
     def sample(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, None]:
-        if self.partitioning is not None:
+        if self.every_sample is not None:
+            index = self.every_sample
+        elif self.partitioning is not None:
             u = torch.rand(self.lows.shape[0], self.per_slot, len(self.shape), generator=generator)
             index = self.lows[:, None, :] + (u * (self.highs - self.lows)[:, None, :]).long()
         elif self.full:

@@ -79,3 +79,13 @@ def test_slots_none_means_row_b_is_slot_b():
     model, part = build("lg-siren")
     coords = torch.rand(part.num_slots, 7, 2) * 2 - 1
     assert torch.allclose(model(coords), model(coords, torch.arange(part.num_slots)))
+
+
+def test_full_batches_visit_every_sample_of_every_partition():
+    part = Partitioning.even((7, 6), (2, 2))  # uneven partitions: 3 or 4 rows
+    values = torch.arange(42, dtype=torch.float32).reshape(7, 6, 1)
+    sampler = GridSampler(values, part, 1.0)
+    first = sampler.sample(torch.Generator().manual_seed(0))
+    second = sampler.sample(torch.Generator().manual_seed(1))
+    assert torch.equal(first[1], second[1])  # no randomness
+    assert set(first[1].flatten().tolist()) == set(range(42))
