@@ -115,17 +115,32 @@ def _rounded(value: float | None) -> float | None:
 
 
 def _read_pillow(path: Path) -> np.ndarray:
-    props = iio.improps(path, plugin="pillow", index=0)
-    pixels = math.prod(props.shape[:2])
-    if pixels > MAX_PIXELS:
-        raise SignalReadError(f"image {path.name} is {props.shape[1]}×{props.shape[0]} "
-                              f"({pixels / 1e6:.0f} megapixels); inr refuses images over {MAX_PIXELS / 1e6:.0f} megapixels")
+    width, height = _header_size(path)
+    if width * height > MAX_PIXELS:
+        raise SignalReadError(f"image {path.name} is {width}×{height} ({width * height / 1e6:.0f} megapixels); "
+                              f"inr refuses images over {MAX_PIXELS / 1e6:.0f} megapixels")
     mode = iio.immeta(path, plugin="pillow", index=0).get("mode")
     if mode in CONVERT_TO_RGB:
         return iio.imread(path, plugin="pillow", index=0, mode="RGB")
     if mode == "1":
         return iio.imread(path, plugin="pillow", index=0, mode="L")
     return iio.imread(path, plugin="pillow", index=0)
+
+
+def _header_size(path: Path) -> tuple[int, int]:
+    """Width and height from the file's header alone (Pillow opens lazily): no pixel is decoded.
+
+    Pillow's own bomb guard is lifted for this one call so that we, not an obscure plugin
+    error, tell the user the size."""
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(path) as image:
+            return image.size
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def _to_float(array: np.ndarray) -> tuple[np.ndarray, int]:
