@@ -107,8 +107,7 @@ def is_croppable_arch(arch: str) -> bool:
     return arch == "lg-siren"
 
 
-def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo], None] | None = None,
-           should_stop: Callable[[], bool] | None = None) -> InrFile:
+def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo], None] | None = None) -> InrFile:
     """Fit a new INR to ``signal``.  The returned file's training record holds the final PSNR."""
     if options.dtype not in STORAGE_DTYPES:
         raise UsageError(f"--dtype must be one of {', '.join(STORAGE_DTYPES)}")
@@ -142,23 +141,25 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
                          seed=options.seed, device=options.device, psnr_peak=mod.network_peak,
                          loss=mod.loss(signal), min_lr_ratio=1.0 if options.constant_lr else 0.01)
 
-    def full_psnr() -> float:
+    def full_score() -> float:
         return score(signal, inr)[mod.headline_metric]
 
     model.train()
-    record = fit(model, sampler, config, on_step=on_step, full_psnr=full_psnr, should_stop=should_stop)
+    record = fit(model, sampler, config, on_step=on_step, full_psnr=full_score)
     model.eval()
     headline = mod.headline_metric
     if options.dtype != "float32":  # report the quality of what is stored, not of the float32 weights
         inr.model.load_state_dict({k: v.to(STORAGE_DTYPES[options.dtype][0]).float()
                                    for k, v in model.state_dict().items()})
+    # one final decode serves both scores (for graphs it costs an eigendecomposition)
+    decoded = decode(inr, signal.shape, device=_model_device(model))
     inr.training = record.to_dict() | {"sample_fraction": fraction, "batch_points": sampler.batch_points,
-                                       headline: round(full_psnr(), 4)}
+                                       headline: round(mod.metrics(signal, decoded, quick=True)[headline], 4)}
     held_out = getattr(sampler, "held_out", None)
     if held_out is not None and len(held_out):
-        predicted = decode(inr).values[held_out]
         inr.training[f"holdout_{headline}"] = mod.metrics(Signal(signal.modality, signal.values[held_out]),
-                                                          Signal(signal.modality, predicted), quick=True)[headline]
+                                                          Signal(signal.modality, decoded.values[held_out]),
+                                                          quick=True)[headline]
     inr.model = model.cpu()
     return inr
 

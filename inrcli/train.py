@@ -81,8 +81,7 @@ CALIBRATION_STEPS = frozenset([5, 20, 60] + [int(100 * 1.5 ** k) for k in range(
 
 def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
         on_step: Callable[[StepInfo], None] | None = None,
-        full_psnr: Callable[[], float] | None = None,
-        should_stop: Callable[[], bool] | None = None) -> TrainRecord:
+        full_psnr: Callable[[], float] | None = None) -> TrainRecord:
     """Train ``model`` on batches from ``sampler`` with Adam and a cosine learning rate.
 
     Training stops at ``config.steps``, at ``config.seconds`` of wall-clock time, or when
@@ -129,9 +128,6 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
             if full_psnr() >= config.target_psnr:
                 stopped_by = "target_psnr"
                 break
-        if should_stop and should_stop():
-            stopped_by = "interrupted"
-            break
     seconds = time.perf_counter() - start
     return TrainRecord(steps=step, planned_steps=planned if planned < 1_000_000_000 else step,
                        seconds=round(seconds, 3),

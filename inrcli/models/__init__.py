@@ -8,7 +8,6 @@ from inrcli.models.local_global import LocalGlobalSiren
 from inrcli.models.siren import Siren
 
 MODELS = {cls.name: cls for cls in (LocalGlobalSiren, Siren)}
-DEFAULT_ARCH = LocalGlobalSiren.name
 
 
 def model_class(name: str, *, from_file: bool = False):
