@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from inrcli import __version__
+from inrcli.checkpoint import Checkpoint, fingerprint
 from inrcli.errors import ResourceError, UsageError
 from inrcli.fileformat import STORAGE_DTYPES, InrFile, SignalDescription
 from inrcli.grid import Partitioning, auto_grid, parse_ranges
@@ -54,6 +57,17 @@ class EncodeOptions:
     """Graphs: share of the nodes left out of training, to measure generalisation on."""
     constant_lr: bool = False
     """Keep the learning rate constant instead of the cosine decay (published baselines)."""
+    checkpoint: str | None = None
+    """Resumable training: the state is saved to (and resumed from) this file."""
+    checkpoint_every: float = 30.0
+    """Least training seconds between two checkpoint saves."""
+
+    def fingerprint_settings(self) -> dict:
+        """The settings that shape training (not where or how often it is checkpointed)."""
+        settings = dataclasses.asdict(self)
+        for name in ("checkpoint", "checkpoint_every"):
+            settings.pop(name)
+        return settings | {"software": __version__}
 
 
 @dataclass
@@ -144,8 +158,12 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
     def full_score() -> float:
         return score(signal, inr)[mod.headline_metric]
 
+    checkpoint = None
+    if options.checkpoint is not None:
+        key = fingerprint(signal.values, signal.info, options.fingerprint_settings())
+        checkpoint = Checkpoint(options.checkpoint, key, options.checkpoint_every)
     model.train()
-    record = fit(model, sampler, config, on_step=on_step, full_psnr=full_score)
+    record = fit(model, sampler, config, on_step=on_step, full_psnr=full_score, checkpoint=checkpoint)
     model.eval()
     headline = mod.headline_metric
     if options.dtype != "float32":  # report the quality of what is stored, not of the float32 weights
@@ -153,7 +171,10 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
                                    for k, v in model.state_dict().items()})
     # one final decode serves both scores (for graphs it costs an eigendecomposition)
     decoded = decode(inr, signal.shape, device=_model_device(model))
-    inr.training = record.to_dict() | {"sample_fraction": fraction, "batch_points": sampler.batch_points,
+    # wall-clock seconds are reported, not stored: same seed and flags must give the same bytes
+    stored = {key: value for key, value in record.to_dict().items() if key != "seconds"}
+    inr.elapsed = record.seconds
+    inr.training = stored | {"sample_fraction": fraction, "batch_points": sampler.batch_points,
                                        headline: round(mod.metrics(signal, decoded, quick=True)[headline], 4)}
     held_out = getattr(sampler, "held_out", None)
     if held_out is not None and len(held_out):
@@ -162,6 +183,29 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
                                                           quick=True)[headline]
     inr.model = model.cpu()
     return inr
+
+
+def _check_decode_memory(out_shape: tuple[int, ...], channels: int) -> None:
+    """Refuse a decode whose output would not fit, with the estimate and a way forward."""
+    needed = math.prod(out_shape) * channels * 4  # the float32 output; decoding adds a bounded working set
+    available = _available_memory()
+    limit = min(MAX_DECODE_BYTES, int(0.7 * available)) if available else MAX_DECODE_BYTES
+    if needed > limit:
+        have = f" ({available / 2**30:.1f} GiB available)" if available else ""
+        raise ResourceError(f"a {'×'.join(map(str, out_shape))} decode needs about {needed / 2**30:,.1f} GiB of memory"
+                            f"{have}; decode a smaller size or crop a region first (inr crop)")
+
+
+def _available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes, or None where there is no such file."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def score(reference: Signal, inr: InrFile) -> dict:
@@ -187,10 +231,7 @@ def decode(inr: InrFile, out_shape: tuple[int, ...] | None = None, device: str |
     if inr.modality == "graph":
         return _decode_graph(inr, mesh, device)
     out_shape = out_shape or inr.signal.shape
-    needed = math.prod(out_shape) * inr.signal.channels * 4
-    if needed > MAX_DECODE_BYTES:
-        raise ResourceError(f"a {'×'.join(map(str, out_shape))} decode needs about {needed / 2**30:.1f} GiB; "
-                            f"decode a smaller size or crop a region first (inr crop)")
+    _check_decode_memory(out_shape, inr.signal.channels)
     model = inr.model.to(device)
     values = decode_grid(model, out_shape, inr.signal.window, inr.signal.full_shape, device, on_progress)
     values *= np.float32(inr.signal.scale)  # in place: a large decode must not hold two copies

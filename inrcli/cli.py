@@ -176,13 +176,15 @@ def encode(
     steps: Annotated[Optional[int], typer.Option(help=f"Training steps (default {api.DEFAULT_STEPS} unless --seconds is given).")] = None,
     seconds: Annotated[Optional[float], typer.Option(help="Wall-clock training budget in seconds.")] = None,
     target_psnr: Annotated[Optional[float], typer.Option(help="Stop once the full decode reaches this PSNR (dB).")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate, cosine decay (default: images 2e-3, audio 5e-4).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate, cosine decay (default: images 1e-3, audio 5e-4).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed and flags, same weights.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or mps.")] = "cpu",
     dtype: Annotated[str, typer.Option(help="Storage precision of the weights: float32 or float16.")] = "float32",
-    sample_fraction: Annotated[Optional[float], typer.Option(help="Share of each partition's samples drawn per step (default 1/8, video 1/32).")] = None,
-    global_width: Annotated[Optional[int], typer.Option(help="Width of lg-siren's global branch (default: ~10% of the parameters).")] = None,
+    sample_fraction: Annotated[Optional[float], typer.Option(help="Share of each partition's samples drawn per step (default: images 1/16, video 1/32, audio 1/8).")] = None,
+    global_width: Annotated[Optional[int], typer.Option(help="Width of lg-siren's global branch (default: images and audio 16, video and shapes 32).")] = None,
     constant_lr: Annotated[bool, typer.Option("--constant-lr", help="Keep the learning rate constant (no cosine decay), as the published recipes do.")] = False,
+    checkpoint: Annotated[Optional[str], typer.Option(help="Save the training state to this file as it runs, and resume from it if it exists (removed once the output is written).")] = None,
+    checkpoint_every: Annotated[float, typer.Option(help="Seconds of training between checkpoint saves.")] = 30.0,
     field: Annotated[Optional[str], typer.Option(help="Shapes: occupancy (default) or sdf.")] = None,
     k: Annotated[Optional[int], typer.Option("--k", help="Graphs: Laplacian eigenvectors in the node embedding (default 100).")] = None,
     holdout: Annotated[float, typer.Option(help="Graphs: share of nodes left out of training; their R² is reported.")] = 0.0,
@@ -208,7 +210,11 @@ def encode(
         arch=arch, partitions=None if partitions == "auto" else _parse_ints(partitions, "--partitions"),
         params=params, steps=steps, seconds=seconds, target_psnr=target_psnr, lr=lr, seed=seed, device=device,
         dtype=dtype, sample_fraction=sample_fraction, global_width=global_width, field=field, k=k, holdout=holdout,
-        constant_lr=constant_lr)
+        constant_lr=constant_lr, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+    if checkpoint is not None:
+        _check_checkpoint_path(checkpoint, (input, output))
+    if not checkpoint_every >= 0:
+        raise UsageError("--checkpoint-every must be zero or more seconds")
     if arch is not None:
         model_class(arch)  # unknown names fail before the input is read
     if not 0 <= holdout < 1:
@@ -219,14 +225,23 @@ def encode(
         raise UsageError(f"--dtype must be one of {', '.join(fileformat.STORAGE_DTYPES)}, got {dtype!r}")
     check_target(output, force, (input,))
     sig = read_signal(input, input_format, as_modality)
-    with _EncodeProgress(enabled=not quiet) as bar:
-        inr = api.encode(sig, options, on_step=bar.update)
+    try:
+        with _EncodeProgress(enabled=not quiet) as bar:
+            inr = api.encode(sig, options, on_step=bar.update)
+    except KeyboardInterrupt as exc:
+        if checkpoint is None or not Path(checkpoint).exists():
+            raise
+        err.print(f"inr: error: interrupted; no output written; progress is saved in {checkpoint} "
+                  f"(run the same command to resume)", markup=False, soft_wrap=True)
+        raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
     with atomic_output(output, force, "safetensors", (input,)) as tmp:
         size = fileformat.save(inr, tmp)
+    if checkpoint is not None:  # the output holds the result now; the training state has done its job
+        Path(checkpoint).unlink(missing_ok=True)
     headline = modality_for_name(inr.modality).headline_metric
     summary = {"output": output, "input": input, "modality": inr.modality, "arch": inr.arch,
                "params": inr.model.param_count()["total"], "steps": inr.training["steps"],
-               "seconds": inr.training["seconds"], headline: inr.training[headline], "bytes": size,
+               "seconds": round(inr.elapsed, 3), headline: inr.training[headline], "bytes": size,
                "partitions": list(inr.model.partitioning.grid) if inr.arch == "lg-siren" else None,
                **{key: value for key, value in inr.training.items() if key.startswith("holdout_")},
                "stopped_by": inr.training["stopped_by"]}
@@ -236,6 +251,15 @@ def encode(
         quality = f"PSNR {summary['psnr']:.2f} dB" if headline == "psnr" else f"{headline.upper()} {summary[headline]:.4f}"
         err.print(f"{input} → {output}: {summary['params']:,} params, {summary['steps']} steps in "
                   f"{summary['seconds']:.1f} s, {quality}, {size:,} bytes", markup=False)
+
+
+def _check_checkpoint_path(checkpoint: str, others: tuple[str, ...]) -> None:
+    path = Path(checkpoint)
+    if checkpoint == STDIO or path.is_dir() or not path.resolve().parent.is_dir():
+        raise UsageError(f"--checkpoint {checkpoint}: name a file in an existing directory")
+    for other in others:
+        if other != STDIO and path.resolve() == Path(other).resolve():
+            raise UsageError(f"--checkpoint {checkpoint}: must differ from the input and the output")
 
 
 def _default_output(source: str, ext: str) -> str:
@@ -493,7 +517,8 @@ def info(
                             if isinstance(t.get(key), (int, float))), "quality n/a")
         if isinstance(t.get("holdout_r2"), (int, float)):
             quality += f" (held-out nodes {t['holdout_r2']:.4f})"
-        lines.append(f"training    {t.get('steps')} steps in {t.get('seconds')} s, {quality}, "
+        took = f" in {t['seconds']} s" if "seconds" in t else ""  # files before 0.2 stored the time
+        lines.append(f"training    {t.get('steps')} steps{took}, {quality}, "
                      f"stopped by {t.get('stopped_by')}, seed {t.get('seed')}")
     print("\n".join(lines))
 

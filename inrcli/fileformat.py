@@ -89,6 +89,8 @@ class InrFile:
     size_bytes: int = 0
     extras: dict = field(default_factory=dict)
     """Arrays stored beside the weights (name → numpy array), e.g. a graph's mesh and anchors."""
+    elapsed: float | None = None
+    """Training seconds of a fresh encode; never stored (files must not depend on the clock)."""
 
     @property
     def arch(self) -> str:

@@ -71,6 +71,23 @@ def check_target(target: str, force: bool, inputs: tuple[str, ...] = ()) -> None
         raise UsageError(f"{target}: directory {path.parent} does not exist")
 
 
+def _link_without_clobbering(name: str, target: str) -> None:
+    """Move ``name`` to ``target`` unless ``target`` exists, atomically.
+
+    A hard link fails if the target exists, so two processes racing for one output cannot
+    replace each other's file (a check followed by a rename could).  File systems without
+    hard links fall back to the rename after a fresh check.
+    """
+    try:
+        os.link(name, target)
+    except FileExistsError:
+        raise OutputExistsError(f"{target} exists; use --force to overwrite it") from None
+    except OSError:
+        if Path(target).exists():
+            raise OutputExistsError(f"{target} exists; use --force to overwrite it") from None
+        os.replace(name, target)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -97,7 +114,10 @@ def atomic_output(target: str, force: bool, suffix: str, inputs: tuple[str, ...]
         else:
             check_target(target, force, inputs)  # it may have appeared while we worked
             os.chmod(name, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual mode
-            os.replace(name, target)
+            if force:
+                os.replace(name, target)
+            else:
+                _link_without_clobbering(name, target)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(name)

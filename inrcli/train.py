@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from inrcli.checkpoint import Checkpoint, Progress
 from inrcli.sampling import Sampler
 
 def psnr_from_mse(mse: float, peak: float = 2.0) -> float:
@@ -81,13 +82,14 @@ CALIBRATION_STEPS = frozenset([5, 20, 60] + [int(100 * 1.5 ** k) for k in range(
 
 def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
         on_step: Callable[[StepInfo], None] | None = None,
-        full_psnr: Callable[[], float] | None = None) -> TrainRecord:
+        full_psnr: Callable[[], float] | None = None, checkpoint: Checkpoint | None = None) -> TrainRecord:
     """Train ``model`` on batches from ``sampler`` with Adam and a cosine learning rate.
 
     Training stops at ``config.steps``, at ``config.seconds`` of wall-clock time, or when
     ``full_psnr()`` reaches ``config.target_psnr``, whichever comes first.  With only a time
     budget, the number of planned steps (which sets the schedule) is estimated from the first
-    steps' speed.
+    steps' speed.  With a ``checkpoint``, training resumes from its file if there is one and
+    saves the whole state there every ``checkpoint.every`` seconds.
     """
     if config.steps is None and config.seconds is None:
         raise ValueError("fit needs steps or seconds")
@@ -95,9 +97,15 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     planned = config.steps if config.steps is not None else 1_000_000_000
-    start = time.perf_counter()
-    ema_mse, stopped_by, step, last_check = None, "steps", 0, 0
+    ema_mse, stopped_by, step, last_check, elapsed = None, "steps", 0, 0, 0.0
+    resumed = checkpoint.load(model, optimizer, generator) if checkpoint is not None else None
+    if resumed is not None:
+        step, planned, elapsed, ema_mse, last_check = (resumed.step, resumed.planned, resumed.elapsed,
+                                                       resumed.ema_mse, resumed.last_check)
+    start = time.perf_counter() - elapsed  # a resumed run continues the time budget it had
     while step < planned:
+        if checkpoint is not None and checkpoint.due(elapsed):
+            checkpoint.save(model, optimizer, generator, Progress(step, planned, elapsed, ema_mse, last_check))
         for group in optimizer.param_groups:
             group["lr"] = _cosine_lr(config, step, planned)
         coords, targets, slots = sampler.sample(generator)

@@ -28,18 +28,6 @@ def test_encode_shows_progress_and_summary_on_stderr_only(runner, image_file: Pa
     assert "PSNR" in result.stderr and "params" in result.stderr
 
 
-def test_same_seed_same_weights(runner, image_file: Path, tmp_path: Path):
-    outs = []
-    for name in ("a", "b"):
-        out = tmp_path / f"{name}.safetensors"
-        assert invoke(runner, "encode", image_file, "-o", out, "--steps", "5", "--params", "3000", "--seed", "7", "-q").exit_code == 0
-        outs.append(out)
-    from inrcli import fileformat
-
-    a, b = (fileformat.load(o).model.state_dict() for o in outs)
-    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
-
-
 def test_existing_output_needs_force(runner, image_file: Path, tmp_path: Path):
     out = tmp_path / "x.safetensors"
     out.write_bytes(b"keep me")

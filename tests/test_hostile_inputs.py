@@ -59,3 +59,73 @@ def test_truncated_png_is_refused(tmp_path: Path):
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(SignalReadError):
         read_signal(str(tmp_path / "cut.png"))
+
+
+def test_zero_sized_png_header_is_refused(tmp_path: Path):
+    for width, height in ((0, 10), (10, 0)):
+        path = tmp_path / f"empty{width}x{height}.png"
+        path.write_bytes(png_with_header(width, height))
+        with pytest.raises(SignalReadError):
+            read_signal(str(path))
+
+
+def test_empty_frame_folder_is_a_video_with_no_frames(runner, tmp_path: Path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    result = invoke(runner, "encode", folder, "-o", tmp_path / "x.safetensors")
+    assert result.exit_code != 0 and result.stderr.startswith("inr: error:") and "Traceback" not in result.stderr
+
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+
+
+@pytest.fixture(scope="module")
+def sample_models(tmp_path_factory) -> dict[str, Path]:
+    """Tiny INR files of an image, an audio clip, a video and a shape (two steps each)."""
+    from inrcli import api, fileformat
+
+    folder = tmp_path_factory.mktemp("models")
+    models = {}
+    for name, sample, options in (("image", "chelsea.png", {"params": 3000, "partitions": (2, 2)}),
+                                  ("audio", "chime.wav", {"params": 3000, "partitions": (4,)}),
+                                  ("video", "realshort.mp4", {"params": 6000, "partitions": (2, 2, 2)}),
+                                  ("shape", "spot.obj", {"params": 6000, "partitions": (2, 2, 2)})):
+        inr = api.encode(read_signal(str(SAMPLES / sample)), api.EncodeOptions(steps=2, **options))
+        models[name] = folder / f"{name}.safetensors"
+        fileformat.save(inr, models[name])
+    return models
+
+
+@pytest.mark.parametrize("kind, ext, args", [
+    ("image", "png", ["--scale", "1000"]),
+    ("image", "png", ["--size", "200000x200000"]),
+    ("audio", "wav", ["--scale", "1e6"]),
+    ("video", "mp4", ["--frames", "100000000"]),
+    ("video", "mp4", ["--scale", "1000"]),
+    ("shape", "obj", ["--resolution", "100000"]),
+    ("shape", "npy", ["--resolution", "4096"]),
+])
+def test_decodes_that_would_not_fit_are_refused_with_the_estimate(runner, sample_models, tmp_path: Path,
+                                                                   kind: str, ext: str, args: list[str]):
+    out = tmp_path / f"big.{ext}"
+    result = invoke(runner, "decode", sample_models[kind], "-o", out, *args)
+    assert result.exit_code == 1, result.stderr
+    line = result.stderr.strip()
+    assert line.count("\n") == 0 and line.startswith("inr: error:") and "GiB" in line and "crop" in line
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["image", "audio", "video", "shape"])
+def test_crop_never_overwrites_its_input_for_any_modality(runner, sample_models, kind: str):
+    model = sample_models[kind]
+    before = model.read_bytes()
+    result = invoke(runner, "crop", model, "--region", "0:1" + ",0:1" * (len(json_grid(model)) - 1), "-o", model,
+                    "--force")
+    assert result.exit_code == 2 and "input" in result.stderr
+    assert model.read_bytes() == before
+
+
+def json_grid(model: Path) -> list[int]:
+    from inrcli import fileformat
+
+    return list(fileformat.load(model).model.partitioning.grid)

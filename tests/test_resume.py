@@ -1,0 +1,117 @@
+"""Same seed and flags → the same bytes; interrupted encodes resume to exactly that file."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from inrcli import api, fileformat
+from inrcli.errors import InrFileError
+from inrcli.signals import read_signal
+from tests.conftest import invoke
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+TINY = ["--params", "3000", "--partitions", "2,3", "-q"]
+
+
+def encode_bytes(signal, **options) -> bytes:
+    return fileformat.to_bytes(api.encode(signal, api.EncodeOptions(**options)))
+
+
+def test_same_seed_and_flags_give_the_same_bytes(runner, image_file: Path, tmp_path: Path):
+    outs = [tmp_path / f"{name}.safetensors" for name in "abc"]
+    for out, seed in zip(outs, (7, 7, 8)):
+        assert invoke(runner, "encode", image_file, "-o", out, "--steps", "20", "--seed", seed, *TINY).exit_code == 0
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+    assert outs[0].read_bytes() != outs[2].read_bytes()
+
+
+@pytest.mark.parametrize("sample, options", [
+    ("chime.wav", {"params": 3000, "partitions": (4,)}),
+    ("realshort.mp4", {"params": 6000, "partitions": (2, 2, 2), "sample_fraction": 0.01}),
+    ("spot.obj", {"params": 6000, "partitions": (2, 2, 2)}),
+])
+def test_every_modality_is_byte_reproducible(sample: str, options: dict):
+    signal = read_signal(str(SAMPLES / sample))
+    assert encode_bytes(signal, steps=4, **options) == encode_bytes(signal, steps=4, **options)
+
+
+def interrupt_at(step: int):
+    def on_step(info):
+        if info.step == step:
+            raise KeyboardInterrupt
+    return on_step
+
+
+def test_resumed_encode_equals_an_uninterrupted_one(image_file: Path, tmp_path: Path):
+    signal = read_signal(str(image_file))
+    plain = api.EncodeOptions(steps=30, params=3000, partitions=(2, 3), seed=3)
+    reference = fileformat.to_bytes(api.encode(signal, plain))
+    resumable = api.EncodeOptions(**{**plain.__dict__, "checkpoint": str(tmp_path / "ck"), "checkpoint_every": 0})
+    with pytest.raises(KeyboardInterrupt):
+        api.encode(signal, resumable, on_step=interrupt_at(17))
+    assert (tmp_path / "ck").exists()
+    resumed = api.encode(signal, resumable)
+    assert fileformat.to_bytes(resumed) == reference
+    assert resumed.training["steps"] == 30
+
+
+def test_resume_skips_the_steps_already_done(image_file: Path, tmp_path: Path):
+    signal = read_signal(str(image_file))
+    options = api.EncodeOptions(steps=30, params=3000, partitions=(2, 3), checkpoint=str(tmp_path / "ck"),
+                                checkpoint_every=0)
+    with pytest.raises(KeyboardInterrupt):
+        api.encode(signal, options, on_step=interrupt_at(20))
+    seen: list[int] = []
+    api.encode(signal, options, on_step=lambda info: seen.append(info.step))
+    assert seen[0] == 20 and seen[-1] == 30  # the checkpoint saved before step 20 ran is the resume point
+
+
+def test_a_checkpoint_of_other_flags_or_damaged_is_refused(image_file: Path, tmp_path: Path):
+    signal = read_signal(str(image_file))
+    ck = tmp_path / "ck"
+    options = api.EncodeOptions(steps=10, params=3000, partitions=(2, 3), checkpoint=str(ck), checkpoint_every=0)
+    with pytest.raises(KeyboardInterrupt):
+        api.encode(signal, options, on_step=interrupt_at(5))
+    other = api.EncodeOptions(**{**options.__dict__, "lr": 1e-3})
+    with pytest.raises(InrFileError, match="another encode"):
+        api.encode(signal, other)
+    data = ck.read_bytes()
+    for damaged in (data[: len(data) // 2], data[:8] + b"[" + data[9:], b"\xff" * 64):
+        ck.write_bytes(damaged)
+        with pytest.raises(InrFileError):
+            api.encode(signal, options)
+
+
+def test_cli_resumes_after_sigkill(image_file: Path, tmp_path: Path):
+    out, ck = tmp_path / "x.safetensors", tmp_path / "x.ckpt"
+
+    def command(target: Path, *extra: str) -> list[str]:
+        return [sys.executable, "-m", "inrcli", "encode", str(image_file), "-o", str(target), "--steps", "3000",
+                *TINY, *extra]
+
+    args = command(out, "--checkpoint", str(ck), "--checkpoint-every", "0.2")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not ck.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # some steps past the first save
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert ck.exists() and not out.exists()
+    resumed = subprocess.run(args, capture_output=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    assert not ck.exists()  # removed once the output is written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.png", "x.safetensors"]
+    reference = tmp_path / "ref.safetensors"
+    done = subprocess.run(command(reference), capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()
+    assert out.read_bytes() == reference.read_bytes()
+
+
+def test_checkpoint_may_not_be_the_input_or_output(runner, image_file: Path, tmp_path: Path):
+    result = invoke(runner, "encode", image_file, "-o", tmp_path / "o.safetensors", "--checkpoint", image_file, *TINY)
+    assert result.exit_code == 2 and "--checkpoint" in result.stderr
