@@ -29,6 +29,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from inrcli.errors import InrFileError
+from inrcli.fileformat import MAX_WEIGHT
 
 FORMAT = "inr-checkpoint"
 VERSION = 1
@@ -157,9 +158,20 @@ class Checkpoint:
         for name, tensor in tensors.items():
             if (tuple(tensor.shape), tensor.dtype) != expected[name]:
                 raise InrFileError(f"{self.path}: checkpoint tensor {name} has the wrong shape or dtype")
-            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-                raise InrFileError(f"{self.path}: checkpoint tensor {name} is not finite")
+            if tensor.is_floating_point() and not _plausible(name, tensor):
+                raise InrFileError(f"{self.path}: checkpoint tensor {name} holds impossible values")
         return tensors, meta
+
+
+def _plausible(name: str, tensor: torch.Tensor) -> bool:
+    """Finite, weights within the bound INR files obey, Adam's squares and step counts not negative."""
+    if not torch.isfinite(tensor).all():
+        return False
+    if name.startswith("model."):
+        return bool(tensor.abs().max() <= MAX_WEIGHT) if tensor.numel() else True
+    if name.endswith((".exp_avg_sq", ".step")):
+        return bool((tensor >= 0).all())
+    return True
 
 
 def _progress(text: object) -> Progress:
@@ -179,6 +191,6 @@ def _progress(text: object) -> Progress:
     if not isinstance(progress.elapsed, (int, float)) or not 0 <= progress.elapsed < 1e9:
         raise InrFileError("checkpoint progress record is malformed")
     if progress.ema_mse is not None and (not isinstance(progress.ema_mse, (int, float))
-                                         or not math.isfinite(progress.ema_mse)):
+                                         or not 0 <= progress.ema_mse < 1e30):
         raise InrFileError("checkpoint progress record is malformed")
     return progress
