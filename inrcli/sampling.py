@@ -18,29 +18,38 @@ MAX_BATCH = 1 << 17
 
 
 class Sampler(Protocol):
-    def sample(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """One batch: coords ``(B, n, d)``, targets ``(B, n, C)``, slots ``(B,)`` or None (row b is slot b)."""
+    def sample(self, generator: torch.Generator, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Batch number ``step``: coords ``(B, n, d)``, targets ``(B, n, C)``, slots ``(B,)`` or None
+        (row b is slot b)."""
 
 
 class GridSampler:
-    """Random samples of a gridded signal.
+    """Training batches of a gridded signal.
 
     With a partitioning, every step draws the same number of samples from *every* partition
     (row ``b`` of the batch is partition ``b``), a ``fraction`` of a partition's samples, so
-    each local network gets a gradient every step.  Without one (plain SIREN), it draws
-    ``fraction`` of all samples at random, or all of them in order when ``fraction >= 1``.
-    Either way a step draws at least ``MIN_BATCH`` samples (or every sample, if fewer) and at
-    most ``MAX_BATCH`` (unless ``fraction >= 1`` asks for full batches).
+    each local network gets a gradient every step.  The draws go in epochs: within one epoch a
+    partition visits each of its samples once (in a random order, fixed by ``seed`` and the
+    epoch number), which gives less noisy gradients than independent draws — 35.72 against
+    35.53 dB on astronaut.png in a minute (bench/RESULTS.md).  Because the order depends only on
+    (seed, epoch), batch ``step`` is the same however training got there, resumed runs included.
+
+    Without a partitioning (plain SIREN) it draws ``fraction`` of all samples at random, or all
+    of them in order when ``fraction >= 1``.  Either way a step draws at least ``MIN_BATCH``
+    samples (or every sample, if fewer) and at most ``MAX_BATCH`` (unless ``fraction >= 1``
+    asks for full batches).
 
     Args:
         values: ``(*shape, C)`` targets in network units.
         partitioning: the model's partitioning, or None.
         fraction: share of samples drawn per step.
+        seed: fixes the epochs' visiting orders.
     """
 
-    def __init__(self, values: torch.Tensor, partitioning: Partitioning | None, fraction: float):
+    def __init__(self, values: torch.Tensor, partitioning: Partitioning | None, fraction: float, seed: int = 0):
         shape = tuple(values.shape[:-1])
         self.shape = shape
+        self.seed = seed
         self.targets = values.reshape(-1, values.shape[-1])
         self.axes = [torch.from_numpy(sample_centres((0, n), n, n)).float() for n in shape]
         self.strides = torch.tensor([math.prod(shape[a + 1:]) for a in range(len(shape))])
@@ -49,12 +58,15 @@ class GridSampler:
         self.every_sample = None
         if partitioning is not None:
             self.lows, self.highs = partitioning.slot_bounds()
-            largest = int((self.highs - self.lows).prod(-1).max())
+            self.sizes = (self.highs - self.lows).prod(-1)
+            self.largest = int(self.sizes.max())
             wanted = min(max(fraction * total, min(MIN_BATCH, total)), MAX_BATCH) / partitioning.num_slots
-            self.per_slot = max(1, min(math.ceil(wanted), largest))
+            self.per_slot = max(1, min(math.ceil(wanted), self.largest))
+            self.steps_per_epoch = math.ceil(self.largest / self.per_slot)
+            self._epoch, self._order, self._offsets = None, None, None
             if fraction >= 1.0:  # full batches: every sample of every partition, every step
-                self.every_sample = self._all_samples(largest)
-                self.per_slot = largest
+                self.every_sample = self._all_samples(self.largest)
+                self.per_slot = self.largest
         else:
             self.full = fraction >= 1.0 or total <= MIN_BATCH
             self.batch = total if self.full else min(MAX_BATCH, max(MIN_BATCH, math.ceil(fraction * total)))
@@ -76,12 +88,33 @@ class GridSampler:
             rows.append(index[torch.arange(largest) % len(index)])
         return torch.stack(rows)
 
-    def sample(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, None]:
+    def _epoch_samples(self, step: int) -> torch.Tensor:
+        """Sample indices of batch ``step``: ``(S, per_slot, d)``.
+
+        One random order of the local positions ``0 … largest-1`` per epoch, shared by all
+        partitions but entered at a random offset each; a partition smaller than the largest
+        folds the positions onto its own samples.
+        """
+        epoch, position = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._order = torch.randperm(self.largest, generator=generator)
+            self._offsets = torch.randint(self.largest, (len(self.sizes), 1), generator=generator)
+            self._epoch = epoch
+        slots = position * self.per_slot + torch.arange(self.per_slot) + self._offsets
+        local = self._order[slots % self.largest] % self.sizes[:, None]  # (S, per_slot) in each partition
+        extents = self.highs - self.lows
+        index = []
+        for axis in reversed(range(len(self.shape))):  # unravel, last axis fastest
+            index.append(local % extents[:, axis:axis + 1])
+            local = local // extents[:, axis:axis + 1]
+        return torch.stack(index[::-1], -1) + self.lows[:, None, :]
+
+    def sample(self, generator: torch.Generator, step: int) -> tuple[torch.Tensor, torch.Tensor, None]:
         if self.every_sample is not None:
             index = self.every_sample
         elif self.partitioning is not None:
-            u = torch.rand(self.lows.shape[0], self.per_slot, len(self.shape), generator=generator)
-            index = self.lows[:, None, :] + (u * (self.highs - self.lows)[:, None, :]).long()
+            index = self._epoch_samples(step)
         elif self.full:
             index = torch.stack(torch.meshgrid(*[torch.arange(n) for n in self.shape], indexing="ij"), -1)
             index = index.reshape(1, -1, len(self.shape))

@@ -108,7 +108,7 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
             checkpoint.save(model, optimizer, generator, Progress(step, planned, elapsed, ema_mse, last_check))
         for group in optimizer.param_groups:
             group["lr"] = _cosine_lr(config, step, planned)
-        coords, targets, slots = sampler.sample(generator)
+        coords, targets, slots = sampler.sample(generator, step)
         coords, targets = coords.to(device), targets.to(device)
         loss = LOSSES[config.loss](model(coords, None if slots is None else slots.to(device)), targets)
         optimizer.zero_grad(set_to_none=True)

@@ -25,7 +25,7 @@ def test_every_model_trains_and_improves(name):
     y, x = torch.meshgrid(torch.linspace(-1, 1, 16), torch.linspace(-1, 1, 16), indexing="ij")
     target = torch.stack([torch.sin(3 * x), torch.cos(2 * y), x * y], -1)
     sampler = GridSampler(target, model.partitioning, 0.5)
-    coords, targets, _ = sampler.sample(torch.Generator().manual_seed(2))
+    coords, targets, _ = sampler.sample(torch.Generator().manual_seed(2), 0)
     with torch.no_grad():
         before = torch.mean((model(coords) - targets) ** 2).item()
     record = fit(model, sampler, TrainConfig(steps=200, lr=2e-3))
@@ -85,7 +85,22 @@ def test_full_batches_visit_every_sample_of_every_partition():
     part = Partitioning.even((7, 6), (2, 2))  # uneven partitions: 3 or 4 rows
     values = torch.arange(42, dtype=torch.float32).reshape(7, 6, 1)
     sampler = GridSampler(values, part, 1.0)
-    first = sampler.sample(torch.Generator().manual_seed(0))
-    second = sampler.sample(torch.Generator().manual_seed(1))
+    first = sampler.sample(torch.Generator().manual_seed(0), 0)
+    second = sampler.sample(torch.Generator().manual_seed(1), 1)
     assert torch.equal(first[1], second[1])  # no randomness
     assert set(first[1].flatten().tolist()) == set(range(42))
+
+
+def test_partition_samples_are_visited_once_per_epoch():
+    part = Partitioning.even((8, 12), (2, 3))  # 4×4 partitions of 16 samples
+    values = torch.arange(96, dtype=torch.float32).reshape(8, 12, 1)
+    sampler = GridSampler(values, part, 0.25)
+    sampler.per_slot, sampler.steps_per_epoch = 4, 4  # force 4 steps of 4 samples per 16-sample partition
+    generator = torch.Generator().manual_seed(0)
+    epoch = torch.cat([sampler.sample(generator, step)[1] for step in range(4)], dim=1)  # (S, 16, 1)
+    for row in range(part.num_slots):
+        seen = epoch[row].flatten().tolist()
+        assert len(set(seen)) == 16  # every sample of the partition exactly once
+    again = GridSampler(values, part, 0.25)
+    again.per_slot, again.steps_per_epoch = 4, 4
+    assert torch.equal(again.sample(torch.Generator().manual_seed(5), 2)[1], sampler.sample(generator, 2)[1])

@@ -93,7 +93,7 @@ class Modality:
         """Training batches: by default random samples of the gridded ``targets`` (network units)."""
         from inrcli.sampling import GridSampler
 
-        return GridSampler(targets, partitioning, fraction)
+        return GridSampler(targets, partitioning, fraction, seed)
 
     def loss(self, signal: Signal) -> str:
         """Training loss: ``mse`` (default), ``bce`` (logits against 0/1) or ``l1``."""

@@ -272,5 +272,5 @@ class EmbeddingSampler:
         self.targets = targets.reshape(nodes, -1)[torch.from_numpy(keep)][None]
         self.batch_points = len(keep)
 
-    def sample(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, None]:
+    def sample(self, generator: torch.Generator, step: int) -> tuple[torch.Tensor, torch.Tensor, None]:
         return self.coords, self.targets, None

@@ -338,6 +338,6 @@ class PointSampler:
             self.points = torch.cat([self.points, torch.from_numpy(points).float()])
             self.labels = torch.cat([self.labels, torch.from_numpy(labels).float()[:, None]])
 
-    def sample(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, None]:
+    def sample(self, generator: torch.Generator, step: int) -> tuple[torch.Tensor, torch.Tensor, None]:
         picks = torch.stack([g[torch.randint(len(g), (self.per_group,), generator=generator)] for g in self.groups])
         return self.points[picks], self.labels[picks], None
