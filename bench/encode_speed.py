@@ -194,6 +194,7 @@ def plot(results: list[dict]) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     names = []
     for signal in dict.fromkeys(r["signal"] for r in results):
@@ -203,6 +204,9 @@ def plot(results: list[dict]) -> list[str]:
             if points:
                 axes.plot(*zip(*points), marker="o", label=method)
         axes.set(xscale="log", xlabel="encode budget (s)", ylabel="PSNR (dB)", title=signal)
+        budgets = sorted({r["budget"] for r in results if r["signal"] == signal})
+        axes.set_xticks(budgets, [f"{b:g}" for b in budgets], minor=False)
+        axes.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         axes.grid(alpha=0.3)
         axes.legend()
         name = f"psnr_{signal}.png"

@@ -1,3 +1,3 @@
 """inrcli: turn signals into implicit neural representations stored as .safetensors, and back."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -54,6 +54,8 @@ class StepInfo:
     elapsed: float
     remaining: float | None
     """Estimated seconds left, once known."""
+    lr: float = 0.0
+    """Learning rate of the step just taken."""
 
 
 @dataclass
@@ -75,8 +77,8 @@ class TrainRecord:
         return asdict(self)
 
 
-# Steps after which a --seconds run re-estimates how many steps fit (the speed of the first
-# steps is not the speed of the run: warm-up, other load, a longer final evaluation).
+# Steps after which a --seconds run re-estimates how many steps fit, for the progress display
+# (the speed of the first steps is not the speed of the run: warm-up, other load).
 CALIBRATION_STEPS = frozenset([5, 20, 60] + [int(100 * 1.5 ** k) for k in range(20)])
 
 
@@ -87,8 +89,10 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
 
     Training stops at ``config.steps``, at ``config.seconds`` of wall-clock time, or when
     ``full_psnr()`` reaches ``config.target_psnr``, whichever comes first.  With only a time
-    budget, the number of planned steps (which sets the schedule) is estimated from the first
-    steps' speed.  With a ``checkpoint``, training resumes from its file if there is one and
+    budget the learning rate follows the clock (the cosine runs over the seconds, not over a
+    step count guessed from the first steps), so a run that slows down half-way on a busy
+    machine still ends on a decayed rate; the planned step count is then only an estimate for
+    the progress display.  With a ``checkpoint``, training resumes from its file if there is one and
     saves the whole state there every ``checkpoint.every`` seconds.
     """
     if config.steps is None and config.seconds is None:
@@ -103,11 +107,12 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
         step, planned, elapsed, ema_mse, last_check = (resumed.step, resumed.planned, resumed.elapsed,
                                                        resumed.ema_mse, resumed.last_check)
     start = time.perf_counter() - elapsed  # a resumed run continues the time budget it had
-    while step < planned:
+    by_clock = config.steps is None
+    while by_clock or step < planned:
         if checkpoint is not None and checkpoint.due(elapsed):
             checkpoint.save(model, optimizer, generator, Progress(step, planned, elapsed, ema_mse, last_check))
         for group in optimizer.param_groups:
-            group["lr"] = _cosine_lr(config, step, planned)
+            group["lr"] = _cosine_lr(config, elapsed / config.seconds if by_clock else step / max(planned, 1))
         coords, targets, slots = sampler.sample(generator, step)
         coords, targets = coords.to(device), targets.to(device)
         loss = LOSSES[config.loss](model(coords, None if slots is None else slots.to(device)), targets)
@@ -119,7 +124,7 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
         ema_mse = mse if ema_mse is None else 0.9 * ema_mse + 0.1 * mse
         elapsed = time.perf_counter() - start
         if config.seconds is not None:
-            if config.steps is None and step in CALIBRATION_STEPS and elapsed < 0.8 * config.seconds:
+            if by_clock and (step in CALIBRATION_STEPS or step >= planned):
                 planned = max(step + 1, int(config.seconds * step / elapsed))
             if elapsed >= config.seconds:
                 stopped_by = "seconds"
@@ -129,7 +134,7 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
             if config.seconds is not None:
                 remaining = min(remaining if remaining is not None else math.inf, config.seconds - elapsed)
             on_step(StepInfo(step, planned, _running_score(config, ema_mse), "PSNR" if config.loss == "mse" else "loss",
-                             elapsed, remaining))
+                             elapsed, remaining, optimizer.param_groups[0]["lr"]))
         if (config.target_psnr is not None and full_psnr is not None and step - last_check >= config.check_every
                 and _running_score(config, ema_mse) >= config.target_psnr - 1.0):
             last_check = step
@@ -155,7 +160,8 @@ def _running_score(config: TrainConfig, ema_loss: float) -> float:
     return psnr_from_mse(ema_loss, config.psnr_peak) if config.loss == "mse" else ema_loss
 
 
-def _cosine_lr(config: TrainConfig, step: int, planned: int) -> float:
-    progress = min(1.0, step / max(planned, 1))
+def _cosine_lr(config: TrainConfig, progress: float) -> float:
+    """Learning rate at ``progress`` (0 … 1) through the schedule."""
+    progress = min(1.0, progress)
     floor = config.min_lr_ratio
     return config.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))

@@ -1,4 +1,5 @@
 import math
+import time
 
 import pytest
 import torch
@@ -104,3 +105,27 @@ def test_partition_samples_are_visited_once_per_epoch():
     again = GridSampler(values, part, 0.25)
     again.per_slot, again.steps_per_epoch = 4, 4
     assert torch.equal(again.sample(torch.Generator().manual_seed(5), 2)[1], sampler.sample(generator, 2)[1])
+
+
+class SlowingSampler:
+    """A GridSampler that gets 20× slower after its first 30 steps, as on a machine that turns busy."""
+
+    def __init__(self, inner: GridSampler):
+        self.inner = inner
+
+    def sample(self, generator, step):
+        if step >= 30:
+            time.sleep(0.02)
+        return self.inner.sample(generator, step)
+
+
+def test_a_time_budget_ends_on_a_decayed_learning_rate_even_if_steps_slow_down():
+    torch.manual_seed(0)
+    model, part = build("lg-siren")
+    target = torch.rand(16, 16, 3) * 2 - 1
+    seen = []
+    record = fit(model, SlowingSampler(GridSampler(target, part, 0.5)), TrainConfig(seconds=1.5, lr=1e-3),
+                 on_step=seen.append)
+    assert record.stopped_by == "seconds"
+    assert seen[-1].lr < 0.05 * 1e-3  # the cosine followed the clock, not the early step rate
+    assert seen[len(seen) // 2].lr > 0.3 * 1e-3
