@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from results_section import write_section  # bench/ is on the path when run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 OUT = ROOT / "bench" / "speed"
@@ -271,17 +273,6 @@ def summary_lines(results: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def write_section(text: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    current = path.read_text()
-    begin, end = "<!-- encode_speed:begin -->", "<!-- encode_speed:end -->"
-    if begin in current:
-        current = current[:current.index(begin)] + text + current[current.index(end) + len(end):]
-    else:
-        current = current.rstrip() + "\n\n" + text + "\n"
-    path.write_text(current)
-
-
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--snapshot-run":  # internal: one baseline process
         signal, stem, budgets, *flags = sys.argv[2:]
@@ -300,7 +291,7 @@ def main() -> None:
     if args.report_only:
         results = [json.loads(line) for line in open(OUT / "results.jsonl")]
         scale = [json.loads(line) for line in open(OUT / "scaling.jsonl")] if (OUT / "scaling.jsonl").exists() else []
-        write_section(markdown(results, scale, plot(results), command.strip()))
+        write_section("encode_speed", markdown(results, scale, plot(results), command.strip()))
         return
     results = []
     with open(OUT / "results.jsonl", "w") as log:
@@ -317,7 +308,7 @@ def main() -> None:
     scale = [] if args.no_scaling else scaling(args.sizes)
     with open(OUT / "scaling.jsonl", "w") as log:
         log.writelines(json.dumps(row) + "\n" for row in scale)
-    write_section(markdown(results, scale, plot(results), command.strip()))
+    write_section("encode_speed", markdown(results, scale, plot(results), command.strip()))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
+from results_section import write_section  # bench/ is on the path when run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "images"
 WORK = ROOT / "bench" / "runs" / "load"
@@ -161,17 +163,6 @@ def report(args, seq: list[dict], par: list[dict], par_seconds: float, problems:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    current = path.read_text()
-    begin, end = "<!-- load_test:begin -->", "<!-- load_test:end -->"
-    if begin in current:
-        current = current[:current.index(begin)] + text + current[current.index(end) + len(end):]
-    else:
-        current = current.rstrip() + "\n\n" + text + "\n"
-    path.write_text(current)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=200)
@@ -189,7 +180,7 @@ def main() -> None:
     resident = in_process(inputs)
     text = report(args, seq, par, par_seconds, problems, resident)
     print(text)
-    write_section(text)
+    write_section("load_test", text)
     failures = [r for r in seq + par if r["code"] != 0]
     for r in failures[:5]:
         print("failure:", r, file=sys.stderr)
