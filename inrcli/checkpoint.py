@@ -29,11 +29,10 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from inrcli.errors import InrFileError
-from inrcli.fileformat import MAX_WEIGHT
+from inrcli.fileformat import MAX_WEIGHT, read_header
 
 FORMAT = "inr-checkpoint"
 VERSION = 1
-MAX_HEADER_BYTES = 1 << 20
 
 
 @dataclass
@@ -132,15 +131,12 @@ class Checkpoint:
         if size > limit:
             raise InrFileError(f"{self.path}: {size:,} bytes is too large for a checkpoint of this model")
         data = self.path.read_bytes()
-        if len(data) < 8 or int.from_bytes(data[:8], "little") > min(len(data) - 8, MAX_HEADER_BYTES):
-            raise InrFileError(f"{self.path}: not a checkpoint (bad header)")
         try:
-            header = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])
+            _, meta = read_header(data)  # the INR files' own checks: length, JSON, string metadata
             tensors = load_tensors(data)
-        except (SafetensorError, ValueError, UnicodeDecodeError) as exc:
+        except (InrFileError, SafetensorError) as exc:
             raise InrFileError(f"{self.path}: not a readable checkpoint ({str(exc).splitlines()[0]})") from None
-        meta = header.get("__metadata__") if isinstance(header, dict) else None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        if meta.get("format") != FORMAT:
             raise InrFileError(f"{self.path}: not an inr checkpoint")
         if meta.get("version") != str(VERSION):
             raise InrFileError(f"{self.path}: checkpoint version {meta.get('version')!r} is not supported")
