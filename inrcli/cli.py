@@ -180,7 +180,7 @@ def encode(
     seed: Annotated[int, typer.Option(help="Random seed: same seed and flags, same weights.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or mps.")] = "cpu",
     dtype: Annotated[str, typer.Option(help="Storage precision of the weights: float32 or float16.")] = "float32",
-    sample_fraction: Annotated[Optional[float], typer.Option(help="Share of each partition's samples drawn per step (default: images 1/16, video 1/32, audio 1/8).")] = None,
+    sample_fraction: Annotated[Optional[float], typer.Option(help="Share of each partition's samples drawn per step (default: images 1/16, video and audio 1/32).")] = None,
     global_width: Annotated[Optional[int], typer.Option(help="Width of lg-siren's global branch (default: images and audio 16, video and shapes 32).")] = None,
     constant_lr: Annotated[bool, typer.Option("--constant-lr", help="Keep the learning rate constant (no cosine decay), as the published recipes do.")] = False,
     checkpoint: Annotated[Optional[str], typer.Option(help="Save the training state to this file as it runs, and resume from it if it exists (removed once the output is written).")] = None,
