@@ -1,7 +1,7 @@
 """Encoding speed and quality on this machine (issue 5): the default encoder against two
 baselines re-implemented from the papers, under wall-clock budgets, plus cost scaling.
 
-    python bench/encode_speed.py                      # the full run (about 2 hours)
+    python bench/encode_speed.py                      # the full run (about 2 h 10 min)
     python bench/encode_speed.py --budgets 5 --signals astronaut --no-scaling   # a smoke run
 
 Every figure is what ``inr eval`` reports on the full decode.  Each encode runs as its own
