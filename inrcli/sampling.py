@@ -58,7 +58,8 @@ class GridSampler:
         self.every_sample = None
         if partitioning is not None:
             self.lows, self.highs = partitioning.slot_bounds()
-            self.sizes = (self.highs - self.lows).prod(-1)
+            self.extents = self.highs - self.lows  # (S, d) samples per axis of each partition
+            self.sizes = self.extents.prod(-1)
             self.largest = int(self.sizes.max())
             wanted = min(max(fraction * total, min(MIN_BATCH, total)), MAX_BATCH) / partitioning.num_slots
             self.per_slot = max(1, min(math.ceil(wanted), self.largest))
@@ -103,11 +104,10 @@ class GridSampler:
             self._epoch = epoch
         slots = position * self.per_slot + torch.arange(self.per_slot) + self._offsets
         local = self._order[slots % self.largest] % self.sizes[:, None]  # (S, per_slot) in each partition
-        extents = self.highs - self.lows
         index = []
         for axis in reversed(range(len(self.shape))):  # unravel, last axis fastest
-            index.append(local % extents[:, axis:axis + 1])
-            local = local // extents[:, axis:axis + 1]
+            index.append(local % self.extents[:, axis:axis + 1])
+            local = local // self.extents[:, axis:axis + 1]
         return torch.stack(index[::-1], -1) + self.lows[:, None, :]
 
     def sample(self, generator: torch.Generator, step: int) -> tuple[torch.Tensor, torch.Tensor, None]:
