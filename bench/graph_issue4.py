@@ -33,7 +33,7 @@ def main() -> None:
     results = {}
     for holdout in (0.0, 0.1):
         started = time.perf_counter()
-        inr = api.encode(signal, api.EncodeOptions(holdout=holdout, steps=args.steps))
+        inr = api.encode(signal, api.EncodeOptions(kind_options={"holdout": holdout}, steps=args.steps))
         results[f"holdout={holdout}"] = {"params": inr.model.param_count()["total"], "steps": inr.training["steps"],
                                          "seconds": round(time.perf_counter() - started, 1),
                                          "r2_all_nodes": inr.training["r2"],
@@ -42,8 +42,9 @@ def main() -> None:
         print(json.dumps({f"holdout={holdout}": results[f"holdout={holdout}"]}), flush=True)
     mesh = trimesh.Trimesh(signal.attachments["points"], signal.attachments["faces"], process=False)
     fine = mesh.subdivide()  # midpoint subdivision: original vertices stay where they were
-    decoded = api.decode(fileformat.from_bytes(fileformat.to_bytes(inr)),
-                         mesh={"points": np.asarray(fine.vertices), "faces": np.asarray(fine.faces), "edges": None})
+    stored = fileformat.from_bytes(fileformat.to_bytes(inr))
+    fine_mesh = {"points": np.asarray(fine.vertices), "faces": np.asarray(fine.faces), "edges": None}
+    decoded = api.decode(stored, api.plan_decode(stored, {"mesh": fine_mesh}))
     from scipy.spatial import cKDTree
 
     nearest = cKDTree(np.asarray(fine.vertices)).query(signal.attachments["points"])[1]

@@ -11,12 +11,10 @@ model, region, resolution = sys.argv[1], sys.argv[2], int(sys.argv[3])
 full = fileformat.load(model)
 crop = api.crop(full, region)
 crop_bytes = len(fileformat.to_bytes(crop))
-shape, info = api.output_shape(full, api.DecodeRequest(resolution=resolution))
-whole = api.decode(full, shape, info=info).values
+whole = api.decode(full, api.plan_decode(full, {"resolution": resolution})).values
 factor = resolution / full.signal.full_shape[0]
 window = [(int(lo * factor), int(hi * factor)) for lo, hi in crop.signal.window]
-part_shape, part_info = api.output_shape(crop, api.DecodeRequest(resolution=resolution))
-part = api.decode(crop, part_shape, info=part_info).values
+part = api.decode(crop, api.plan_decode(crop, {"resolution": resolution})).values
 block = whole[tuple(slice(lo, hi) for lo, hi in window)]
 print(f"region {region}: {crop.model.partitioning.num_slots}/{full.model.partitioning.num_slots} partitions, "
       f"{crop_bytes:,}/{full.size_bytes:,} bytes = {crop_bytes / full.size_bytes:.3f}; "

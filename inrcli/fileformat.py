@@ -20,7 +20,8 @@ from safetensors.torch import save as save_tensors
 
 from inrcli import __version__
 from inrcli.errors import InrError, InrFileError
-from inrcli.models import model_class
+from inrcli.files import atomic_output
+from inrcli.models import model_class, partitioning_of
 
 FORMAT_NAME = "inr"
 FORMAT_VERSION = 1
@@ -136,6 +137,12 @@ def save(inr: InrFile, path: Path) -> int:
     return len(data)
 
 
+def save_to(inr: InrFile, target: str, force: bool, inputs: tuple[str, ...] = ()) -> int:
+    """Write ``inr`` to ``target`` (or ``-``) through a temporary file renamed into place; its size."""
+    with atomic_output(target, force, "safetensors", inputs) as tmp:
+        return save(inr, tmp)
+
+
 def load(path: Path) -> InrFile:
     """Read and validate an INR file; anything unexpected raises :class:`InrFileError`."""
     size = Path(path).stat().st_size
@@ -172,9 +179,9 @@ def from_bytes(data: bytes) -> InrFile:
         raise InrFileError(f"format version {version!r} is not a number")
     if int(version) > FORMAT_VERSION:
         raise InrFileError(f"file has format version {version}; this inr reads up to {FORMAT_VERSION}: upgrade inrcli")
-    from inrcli.signals import MODALITIES, modality
+    from inrcli.signals import KINDS, signal_kind
 
-    if meta.get("modality") not in MODALITIES:
+    if meta.get("modality") not in KINDS:
         raise InrFileError(f"unknown modality {meta.get('modality')!r}")
     if meta.get("dtype") not in STORAGE_DTYPES:
         raise InrFileError(f"unknown storage dtype {meta.get('dtype')!r}")
@@ -184,13 +191,14 @@ def from_bytes(data: bytes) -> InrFile:
     training = _json(meta, "training")
     if not isinstance(training, dict):
         raise InrFileError("training record is not an object")
-    mod = modality(meta["modality"])
-    mod.check_info(signal.info)
-    _check_consistency(mod, config, signal)
+    kind = signal_kind(meta["modality"])
+    kind.check_info(signal.info)
     storage = STORAGE_DTYPES[meta["dtype"]][1]
     with torch.device("meta"):
-        expected = {name: (tuple(t.shape), storage) for name, t in cls(config).state_dict().items()}
-    extras_expected = mod.expected_extras(signal.info, signal.channels)
+        skeleton = cls(config)  # shapes only: no memory is allocated for a file's claims
+    _check_consistency(kind, skeleton, signal)
+    expected = {name: (tuple(t.shape), storage) for name, t in skeleton.state_dict().items()}
+    extras_expected = kind.expected_extras(signal.info, signal.channels)
     _check_tensor_entries(header, expected | extras_expected)
     try:
         tensors = load_tensors(data)
@@ -218,14 +226,14 @@ def _json(meta: dict, key: str):
         raise InrFileError(f"metadata {key!r} is not valid JSON") from None
 
 
-def _check_consistency(modality, config, signal: SignalDescription) -> None:
-    dims = modality.coordinate_dims(signal.info) if modality.ndim is None else modality.ndim
-    grid_dims = 1 if modality.ndim is None else modality.ndim
-    if config.in_dim != dims or len(signal.full_shape) != grid_dims:
-        raise InrFileError(f"a {modality.name} needs {dims} coordinate dimensions")
-    if config.out_dim != signal.channels:
+def _check_consistency(kind, model: torch.nn.Module, signal: SignalDescription) -> None:
+    """The model, the signal's kind and its description agree on dimensions, channels and window."""
+    dims = kind.coordinate_dims(signal.info)
+    if model.config.in_dim != dims or len(signal.full_shape) != kind.axes:
+        raise InrFileError(f"a {kind.name} needs {dims} coordinate dimensions")
+    if model.out_dim != signal.channels:
         raise InrFileError("model outputs do not match the signal's channels")
-    partitioning = getattr(config, "partitioning", None)
+    partitioning = partitioning_of(model)
     if partitioning is None:
         if signal.window != tuple((0, n) for n in signal.full_shape):
             raise InrFileError("an uncroppable model cannot describe a cropped window")

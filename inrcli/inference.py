@@ -10,18 +10,45 @@ bounded by the call size whatever the output size.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 
+from inrcli.errors import ResourceError
 from inrcli.grid import sample_centres
+from inrcli.models import partitioning_of
 
 PIECE = 256  # points per piece
 PIECES_PER_CALL = 256  # pieces per model call: 65,536 points
 MAX_BLOCK_POINTS = 1 << 20  # largest block of a grid held at once before it is written out
+MAX_DECODE_BYTES = 8 << 30  # refuse decodes whose float32 output alone would exceed this
 
 Progress = Callable[[int, int], None]
+
+
+def check_decode_memory(out_shape: tuple[int, ...], channels: int) -> None:
+    """Refuse a decode whose output would not fit, with the estimate and a way forward."""
+    needed = math.prod(out_shape) * channels * 4  # the float32 output; decoding adds a bounded working set
+    available = available_memory()
+    limit = min(MAX_DECODE_BYTES, int(0.7 * available)) if available else MAX_DECODE_BYTES
+    if needed > limit:
+        have = f" ({available / 2**30:.1f} GiB available)" if available else ""
+        raise ResourceError(f"a {'×'.join(map(str, out_shape))} decode needs about {needed / 2**30:,.1f} GiB of memory"
+                            f"{have}; decode a smaller size or crop a region first (inr crop)")
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes, or None where there is no such file."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 class _Batcher:
@@ -64,7 +91,7 @@ def evaluate_points(model: torch.nn.Module, coords: torch.Tensor, device: str | 
     :meth:`Partitioning.axis_blend`.
     """
     coords = coords.float().cpu()
-    out = np.zeros((coords.shape[0], _out_dim(model)), dtype=np.float32)
+    out = np.zeros((coords.shape[0], model.out_dim), dtype=np.float32)
     batcher = _Batcher(model, torch.device(device))
     for points, slots, weights in _point_terms(model, coords):
         order = torch.argsort(slots, stable=True)
@@ -86,7 +113,7 @@ def evaluate_points(model: torch.nn.Module, coords: torch.Tensor, device: str | 
 def _point_terms(model: torch.nn.Module, coords: torch.Tensor
                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """``(point indices (M,), slots (M,), weights (M,))`` per blend term, non-zero weights only."""
-    partitioning = getattr(model, "partitioning", None)
+    partitioning = partitioning_of(model)
     n = coords.shape[0]
     if partitioning is None:
         yield torch.arange(n), torch.zeros(n, dtype=torch.int64), torch.ones(n, dtype=torch.float32)
@@ -121,7 +148,7 @@ def decode_grid(model: torch.nn.Module, out_shape: tuple[int, ...], window: tupl
     Returns: ``(*out_shape, C)`` float32.
     """
     axes = [torch.from_numpy(sample_centres(window[a], out_shape[a], full_shape[a])) for a in range(len(out_shape))]
-    out = np.zeros((*out_shape, _out_dim(model)), dtype=np.float32)
+    out = np.zeros((*out_shape, model.out_dim), dtype=np.float32)
     batcher = _Batcher(model, torch.device(device))
     total, done = int(np.prod(out_shape)), 0
     for slot, block, weights in _partition_blocks(model, axes):
@@ -159,10 +186,6 @@ def _outer(weights: list[np.ndarray]) -> np.ndarray | None:
     return result
 
 
-def _out_dim(model: torch.nn.Module) -> int:
-    return model.config.out_dim
-
-
 def _runs(sorted_slots: torch.Tensor, order: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
     """``(slot, indices)`` for each run of equal slots in a sorted slot list."""
     values, counts = torch.unique_consecutive(sorted_slots, return_counts=True)
@@ -175,7 +198,7 @@ def _runs(sorted_slots: torch.Tensor, order: torch.Tensor) -> Iterator[tuple[int
 def _partition_blocks(model: torch.nn.Module, axes: list[torch.Tensor]
                       ) -> Iterator[tuple[int, tuple[slice, ...], list[np.ndarray]]]:
     """``(slot, block, per-axis weights)`` for every kept partition with a non-empty block."""
-    partitioning = getattr(model, "partitioning", None)
+    partitioning = partitioning_of(model)
     if partitioning is None:
         yield 0, tuple(slice(0, len(axis)) for axis in axes), [np.ones(len(axis)) for axis in axes]
         return

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Protocol
-
+import numpy as np
 import torch
 
 from inrcli.grid import Partitioning, sample_centres
@@ -17,13 +16,21 @@ MIN_BATCH = 8192
 MAX_BATCH = 1 << 17
 
 
-class Sampler(Protocol):
-    def sample(self, generator: torch.Generator, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Batch number ``step``: coords ``(B, n, d)``, targets ``(B, n, C)``, slots ``(B,)`` or None
-        (row b is slot b)."""
+class Sampler:
+    """Where training batches come from.  Row ``b`` of a batch belongs to the model's slot ``b``
+    (every partition of a partitioned model, in order; the one network of any other)."""
+
+    batch_points: int
+    """Samples per step."""
+    held_out: np.ndarray | None = None
+    """Indices of samples kept out of training, whose score is reported; None if none."""
+
+    def sample(self, generator: torch.Generator, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch number ``step``: coords ``(B, n, d)`` and targets ``(B, n, C)``."""
+        raise NotImplementedError
 
 
-class GridSampler:
+class GridSampler(Sampler):
     """Training batches of a gridded signal.
 
     With a partitioning, every step draws the same number of samples from *every* partition
@@ -110,7 +117,7 @@ class GridSampler:
             local = local // self.extents[:, axis:axis + 1]
         return torch.stack(index[::-1], -1) + self.lows[:, None, :]
 
-    def sample(self, generator: torch.Generator, step: int) -> tuple[torch.Tensor, torch.Tensor, None]:
+    def sample(self, generator: torch.Generator, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.every_sample is not None:
             index = self.every_sample
         elif self.partitioning is not None:
@@ -123,4 +130,4 @@ class GridSampler:
             index = (u * torch.tensor(self.shape)).long()
         coords = torch.stack([axis[index[..., a]] for a, axis in enumerate(self.axes)], dim=-1)
         flat = (index * self.strides).sum(-1)
-        return coords, self.targets[flat], None
+        return coords, self.targets[flat]

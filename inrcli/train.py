@@ -113,9 +113,9 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
             checkpoint.save(model, optimizer, generator, Progress(step, planned, elapsed, ema_mse, last_check))
         for group in optimizer.param_groups:
             group["lr"] = _cosine_lr(config, elapsed / config.seconds if by_clock else step / max(planned, 1))
-        coords, targets, slots = sampler.sample(generator, step)
+        coords, targets = sampler.sample(generator, step)
         coords, targets = coords.to(device), targets.to(device)
-        loss = LOSSES[config.loss](model(coords, None if slots is None else slots.to(device)), targets)
+        loss = LOSSES[config.loss](model(coords), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

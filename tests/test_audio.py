@@ -35,7 +35,7 @@ def audio_inr(tmp_path_factory) -> fileformat.InrFile:
     folder = tmp_path_factory.mktemp("audio")
     soundfile.write(folder / "tone.wav", tone(), RATE, subtype="FLOAT")
     signal = read_signal(str(folder / "tone.wav"))
-    return api.encode(signal, api.EncodeOptions(partitions=(4,), params=4000, steps=300, lr=2e-3))
+    return api.encode(signal, api.EncodeOptions(model_options={"partitions": (4,)}, params=4000, steps=300, lr=2e-3))
 
 
 def test_read_keeps_rate_channels_and_level(wav_file: Path):
@@ -66,9 +66,10 @@ def test_encode_learns_and_restores_the_level(audio_inr):
 
 @pytest.mark.parametrize("rate, length", [(16000, 1600), (4000, 400), (44100, 4410)])
 def test_decode_at_any_rate_keeps_the_duration(audio_inr, rate: int, length: int):
-    shape, info = api.output_shape(audio_inr, api.DecodeRequest(rate=rate))
+    plan = api.plan_decode(audio_inr, {"rate": rate})
+    shape, info = plan.shape, plan.info
     assert shape == (length,) and info["rate"] == rate
-    assert api.decode(audio_inr, shape, info=info).values.shape == (length, 2)
+    assert api.decode(audio_inr, plan).values.shape == (length, 2)
 
 
 def test_time_crop_is_exact_and_smaller(audio_inr):

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import imageio.v3 as iio
-import numpy as np
 import pytest
 
 from inrcli.signals import read_signal

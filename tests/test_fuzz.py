@@ -48,12 +48,12 @@ def valid_files() -> dict[str, bytes]:
     shape.RESOLUTION, shape.POOL_POINTS = 8, 2000
     try:
         return {
-            "image": _encode(read_signal(str(folder / "i.png")), partitions=(2, 2), params=3000),
+            "image": _encode(read_signal(str(folder / "i.png")), model_options={"partitions": (2, 2)}, params=3000),
             "image-siren": _encode(read_signal(str(folder / "i.png")), arch="siren", params=1000),
-            "audio": _encode(read_signal(str(folder / "a.wav")), partitions=(2,), params=2000),
-            "video": _encode(read_signal(str(frames)), partitions=(1, 2, 2), params=4000),
-            "shape": _encode(read_signal(str(folder / "s.obj")), partitions=(2, 2, 2), params=6000),
-            "graph": _encode(read_signal(str(folder / "g.npz")), k=4, params=500),
+            "audio": _encode(read_signal(str(folder / "a.wav")), model_options={"partitions": (2,)}, params=2000),
+            "video": _encode(read_signal(str(frames)), model_options={"partitions": (1, 2, 2)}, params=4000),
+            "shape": _encode(read_signal(str(folder / "s.obj")), model_options={"partitions": (2, 2, 2)}, params=6000),
+            "graph": _encode(read_signal(str(folder / "g.npz")), kind_options={"k": 4}, params=500),
         }
     finally:
         shape.RESOLUTION, shape.POOL_POINTS = saved
@@ -69,7 +69,7 @@ def load_and_decode(data: bytes) -> None:
         decoded = api.decode(inr)
     else:
         small = tuple(min(n, 6) for n in inr.signal.shape)
-        decoded = api.decode(inr, small, info=api.output_shape(inr)[1])
+        decoded = api.decode(inr, small)
     assert np.all(np.isfinite(decoded.values))
 
 
@@ -109,7 +109,7 @@ def valid_checkpoint() -> tuple[bytes, str, api.EncodeOptions]:
 
     folder = Path(tempfile.mkdtemp(prefix="inr-fuzz-ckpt-"))
     iio.imwrite(folder / "i.png", synthetic_image(12, 10))
-    options = api.EncodeOptions(steps=4, partitions=(2, 2), params=3000, checkpoint=str(folder / "ck"),
+    options = api.EncodeOptions(steps=4, model_options={"partitions": (2, 2)}, params=3000, checkpoint=str(folder / "ck"),
                                 checkpoint_every=0)
     signal = read_signal(str(folder / "i.png"))
 

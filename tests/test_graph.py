@@ -63,13 +63,13 @@ def test_embedding_matches_the_reference_eigenvectors_up_to_sign():
 def test_encode_decode_on_same_graph_and_on_a_finer_one(npz_file: Path, tmp_path: Path):
     signal = read_signal(str(npz_file))
     assert signal.modality == "graph" and signal.values.shape == (642, 1)
-    inr = api.encode(signal, api.EncodeOptions(k=16, params=3000, steps=300, holdout=0.1))
+    inr = api.encode(signal, api.EncodeOptions(kind_options={"k": 16, "holdout": 0.1}, params=3000, steps=300))
     assert inr.arch == "siren" and inr.training["r2"] > 0.95 and "holdout_r2" in inr.training
     again = fileformat.from_bytes(fileformat.to_bytes(inr))  # decodes with nothing but the file
     same = api.decode(again)
     assert api.evaluate(signal, again)["r2"] == pytest.approx(inr.training["r2"], abs=1e-3)
     fine_points, fine_faces, fine_target = sphere_signal(4)
-    finer = api.decode(again, mesh={"points": fine_points, "faces": fine_faces, "edges": None})
+    finer = api.decode(again, api.plan_decode(again, {"mesh": {"points": fine_points, "faces": fine_faces, "edges": None}}))
     assert finer.values.shape == (len(fine_points), 1)
     residual = np.sum((finer.values - fine_target) ** 2)
     assert 1 - residual / np.sum((fine_target - fine_target.mean()) ** 2) > 0.8
@@ -100,7 +100,7 @@ def test_mesh_with_vertex_values_reads_as_graph(tmp_path: Path):
     mesh = trimesh.creation.icosphere(subdivisions=2)
     mesh.visual.vertex_colors = np.tile([255, 0, 0, 255], (len(mesh.vertices), 1))
     mesh.export(tmp_path / "c.ply")
-    signal = read_signal(str(tmp_path / "c.ply"), as_modality="graph")
+    signal = read_signal(str(tmp_path / "c.ply"), as_kind="graph")
     assert signal.values.shape == (len(mesh.vertices), 3) and signal.values[:, 0].min() == 1.0
 
 

@@ -86,10 +86,10 @@ def sample_models(tmp_path_factory) -> dict[str, Path]:
 
     folder = tmp_path_factory.mktemp("models")
     models = {}
-    for name, sample, options in (("image", "chelsea.png", {"params": 3000, "partitions": (2, 2)}),
-                                  ("audio", "chime.wav", {"params": 3000, "partitions": (4,)}),
-                                  ("video", "realshort.mp4", {"params": 6000, "partitions": (2, 2, 2)}),
-                                  ("shape", "spot.obj", {"params": 6000, "partitions": (2, 2, 2)})):
+    for name, sample, options in (("image", "chelsea.png", {"params": 3000, "model_options": {"partitions": (2, 2)}}),
+                                  ("audio", "chime.wav", {"params": 3000, "model_options": {"partitions": (4,)}}),
+                                  ("video", "realshort.mp4", {"params": 6000, "model_options": {"partitions": (2, 2, 2)}}),
+                                  ("shape", "spot.obj", {"params": 6000, "model_options": {"partitions": (2, 2, 2)}})):
         inr = api.encode(read_signal(str(SAMPLES / sample)), api.EncodeOptions(steps=2, **options))
         models[name] = folder / f"{name}.safetensors"
         fileformat.save(inr, models[name])

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from inrcli.errors import SignalReadError, UsageError
-from inrcli.signals import modality, read_signal, write_signal
+from inrcli.signals import read_signal, signal_kind, write_signal
 from inrcli.signals.base import Signal
 from tests.conftest import synthetic_image
 
@@ -78,6 +78,9 @@ def test_unknown_extension_is_sniffed_from_the_bytes(tmp_path: Path):
 
 
 def test_default_budget_grows_with_the_image():
-    image = modality("image")
-    assert image.default_budget((512, 512), 3) == 200_000
-    assert image.default_budget((1024, 1024), 3) > image.default_budget((512, 512), 3)
+    image = signal_kind("image")
+    def budget(height, width):
+        return image.default_budget(Signal("image", np.zeros((height, width, 3), np.float32)))
+
+    assert budget(512, 512) == 200_000
+    assert budget(1024, 1024) > budget(512, 512)

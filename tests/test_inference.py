@@ -9,7 +9,7 @@ from inrcli.models.siren import Siren
 
 def lg_model():
     torch.manual_seed(0)
-    return LocalGlobalSiren.for_budget(2, 3, 4000, partitioning=Partitioning.even((13, 17), (3, 4)))
+    return LocalGlobalSiren.on_partitioning(2, 3, 4000, Partitioning.even((13, 17), (3, 4)))
 
 
 def grid_coords(shape, full):
@@ -29,7 +29,7 @@ def test_point_evaluation_at_sample_centres_is_the_own_partition_network():
     model = lg_model()
     coords = grid_coords((13, 17), (13, 17))
     out = inference.evaluate_points(model, coords)
-    slots = model.route(coords)
+    slots = model.partitioning.route(coords)
     direct = torch.cat([model(coords[i:i + 1][None], slots[i:i + 1])[0] for i in range(len(coords))]).detach().numpy()
     assert np.allclose(out, direct, atol=1e-6, rtol=0)
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from inrcli.grid import Partitioning
-from inrcli.models import MODELS
+from inrcli.models import MODELS, ModelHints, is_croppable, partitioning_of
 from inrcli.models.local_global import LocalGlobalSiren
 from inrcli.models.siren import Siren
 from inrcli.sampling import GridSampler
@@ -13,10 +13,11 @@ from inrcli.train import TrainConfig, fit
 
 
 def build(name: str, budget: int = 3000):
-    part = Partitioning.even((16, 16), (2, 2))
+    """A model of the registered architecture ``name`` for a 16×16 grid (2×2 partitions if it has any)."""
     cls = MODELS[name]
-    kwargs = {"partitioning": part} if name == "lg-siren" else {}
-    return cls.for_budget(2, 3, budget, **kwargs), part
+    options = {"partitions": (2, 2)} if is_croppable(cls) else {}
+    model = cls.for_budget(2, 3, budget, ModelHints(grid_shape=(16, 16), options=options))
+    return model, partitioning_of(model)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -25,8 +26,8 @@ def test_every_model_trains_and_improves(name):
     model, part = build(name)
     y, x = torch.meshgrid(torch.linspace(-1, 1, 16), torch.linspace(-1, 1, 16), indexing="ij")
     target = torch.stack([torch.sin(3 * x), torch.cos(2 * y), x * y], -1)
-    sampler = GridSampler(target, model.partitioning, 0.5)
-    coords, targets, _ = sampler.sample(torch.Generator().manual_seed(2), 0)
+    sampler = GridSampler(target, part, 0.5)
+    coords, targets = sampler.sample(torch.Generator().manual_seed(2), 0)
     with torch.no_grad():
         before = torch.mean((model(coords) - targets) ** 2).item()
     record = fit(model, sampler, TrainConfig(steps=200, lr=2e-3))
@@ -45,8 +46,7 @@ def test_parameter_budget_is_respected_and_counted_exactly(name):
 
 
 def test_local_global_split_follows_the_published_share():
-    part = Partitioning.even((512, 512), (16, 16))
-    model = LocalGlobalSiren.for_budget(2, 3, 200_000, partitioning=part)
+    model = LocalGlobalSiren.on_partitioning(2, 3, 200_000, Partitioning.even((512, 512), (16, 16)))
     counts = model.param_count()
     assert 190_000 <= counts["total"] <= 200_000
     assert 0.05 <= (counts["global"] + counts["merge"]) / counts["total"] <= 0.11
@@ -64,7 +64,7 @@ def test_siren_initialisation_bounds():
 def test_lg_crop_keeps_exactly_the_selected_local_networks():
     torch.manual_seed(0)
     part = Partitioning.even((12, 12), (3, 3))
-    model = LocalGlobalSiren.for_budget(2, 1, 4000, partitioning=part)
+    model = LocalGlobalSiren.on_partitioning(2, 1, 4000, part)
     cropped = model.crop(((1, 3), (0, 2)))
     assert cropped.partitioning.num_slots == 4
     assert cropped.local_weight[0].shape[0] == 4

@@ -13,7 +13,7 @@ from tests.conftest import DATA, needs_data
 @needs_data
 def test_astronaut_16x16_crop_is_exact_and_small(tmp_path: Path):
     signal = read_signal(str(DATA / "images" / "astronaut.png"))
-    inr = api.encode(signal, api.EncodeOptions(partitions=(16, 16), steps=3))
+    inr = api.encode(signal, api.EncodeOptions(model_options={"partitions": (16, 16)}, steps=3))
     assert 180_000 <= inr.model.param_count()["total"] <= 200_000  # width 14 is the widest that fits
     full_bytes = len(fileformat.to_bytes(inr))
     cropped = api.crop(inr, "0:8,0:8")

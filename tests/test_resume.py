@@ -30,9 +30,9 @@ def test_same_seed_and_flags_give_the_same_bytes(runner, image_file: Path, tmp_p
 
 
 @pytest.mark.parametrize("sample, options", [
-    ("chime.wav", {"params": 3000, "partitions": (4,)}),
-    ("realshort.mp4", {"params": 6000, "partitions": (2, 2, 2), "sample_fraction": 0.01}),
-    ("spot.obj", {"params": 6000, "partitions": (2, 2, 2)}),
+    ("chime.wav", {"params": 3000, "model_options": {"partitions": (4,)}}),
+    ("realshort.mp4", {"params": 6000, "model_options": {"partitions": (2, 2, 2)}, "sample_fraction": 0.01}),
+    ("spot.obj", {"params": 6000, "model_options": {"partitions": (2, 2, 2)}}),
 ])
 def test_every_modality_is_byte_reproducible(sample: str, options: dict):
     signal = read_signal(str(SAMPLES / sample))
@@ -48,7 +48,7 @@ def interrupt_at(step: int):
 
 def test_resumed_encode_equals_an_uninterrupted_one(image_file: Path, tmp_path: Path):
     signal = read_signal(str(image_file))
-    plain = api.EncodeOptions(steps=30, params=3000, partitions=(2, 3), seed=3)
+    plain = api.EncodeOptions(steps=30, params=3000, model_options={"partitions": (2, 3)}, seed=3)
     reference = fileformat.to_bytes(api.encode(signal, plain))
     resumable = api.EncodeOptions(**{**plain.__dict__, "checkpoint": str(tmp_path / "ck"), "checkpoint_every": 0})
     with pytest.raises(KeyboardInterrupt):
@@ -61,7 +61,7 @@ def test_resumed_encode_equals_an_uninterrupted_one(image_file: Path, tmp_path: 
 
 def test_resume_skips_the_steps_already_done(image_file: Path, tmp_path: Path):
     signal = read_signal(str(image_file))
-    options = api.EncodeOptions(steps=30, params=3000, partitions=(2, 3), checkpoint=str(tmp_path / "ck"),
+    options = api.EncodeOptions(steps=30, params=3000, model_options={"partitions": (2, 3)}, checkpoint=str(tmp_path / "ck"),
                                 checkpoint_every=0)
     with pytest.raises(KeyboardInterrupt):
         api.encode(signal, options, on_step=interrupt_at(20))
@@ -73,7 +73,7 @@ def test_resume_skips_the_steps_already_done(image_file: Path, tmp_path: Path):
 def test_a_checkpoint_of_other_flags_or_damaged_is_refused(image_file: Path, tmp_path: Path):
     signal = read_signal(str(image_file))
     ck = tmp_path / "ck"
-    options = api.EncodeOptions(steps=10, params=3000, partitions=(2, 3), checkpoint=str(ck), checkpoint_every=0)
+    options = api.EncodeOptions(steps=10, params=3000, model_options={"partitions": (2, 3)}, checkpoint=str(ck), checkpoint_every=0)
     with pytest.raises(KeyboardInterrupt):
         api.encode(signal, options, on_step=interrupt_at(5))
     other = api.EncodeOptions(**{**options.__dict__, "lr": 1e-3})

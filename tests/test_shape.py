@@ -66,15 +66,15 @@ def test_bad_meshes_are_refused(tmp_path: Path, content: bytes, message: str):
 @pytest.fixture
 def sphere_inr(tmp_path: Path):
     signal = read_signal(str(sphere_file(tmp_path)))
-    return api.encode(signal, api.EncodeOptions(partitions=(2, 2, 2), params=12_000, steps=150)), signal
+    return api.encode(signal, api.EncodeOptions(model_options={"partitions": (2, 2, 2)}, params=12_000, steps=150)), signal
 
 
 def test_encoded_sphere_decodes_to_a_closed_mesh_in_place(sphere_inr, tmp_path: Path):
     inr, signal = sphere_inr
     assert inr.training["iou"] > 0.9
-    shape_out, info = api.output_shape(inr, api.DecodeRequest(resolution=40))
-    assert shape_out == (40, 40, 40)
-    decoded = api.decode(inr, shape_out, info=info)
+    plan = api.plan_decode(inr, {"resolution": 40})
+    assert plan.shape == (40, 40, 40)
+    decoded = api.decode(inr, plan)
     mesh = shape.to_mesh(decoded)
     assert mesh.bounds[0] == pytest.approx([3.0, -3.0, -1.5], abs=0.25)
     assert mesh.bounds[1] == pytest.approx([7.0, 1.0, 2.5], abs=0.25)
@@ -92,7 +92,7 @@ def test_3d_crop_matches_the_full_decode(sphere_inr):
 
 def test_sdf_field(tmp_path: Path):
     signal = read_signal(str(sphere_file(tmp_path)))
-    inr = api.encode(signal, api.EncodeOptions(partitions=(2, 2, 2), params=12_000, steps=150, field="sdf"))
+    inr = api.encode(signal, api.EncodeOptions(model_options={"partitions": (2, 2, 2)}, params=12_000, steps=150, kind_options={"field": "sdf"}))
     assert inr.signal.info["field"] == "sdf" and inr.training["iou"] > 0.85
     decoded = api.decode(inr)
     inside = decoded.values[16, 16, 16, 0]

@@ -35,7 +35,7 @@ def video_inr(tmp_path_factory) -> tuple[fileformat.InrFile, Signal]:
     for index, frame in enumerate(clip()):
         iio.imwrite(folder / f"{index:03d}.png", frame)
     signal = read_signal(str(folder))
-    return api.encode(signal, api.EncodeOptions(partitions=(2, 2, 2), params=6000, steps=150,
+    return api.encode(signal, api.EncodeOptions(model_options={"partitions": (2, 2, 2)}, params=6000, steps=150,
                                                 sample_fraction=0.5)), signal
 
 
@@ -64,11 +64,13 @@ def test_odd_frame_sizes_are_written_without_resizing(tmp_path: Path):
 
 def test_decode_any_size_and_frame_count(video_inr):
     inr, _ = video_inr
-    shape, info = api.output_shape(inr, api.DecodeRequest(scale=2, frames=12))
+    plan = api.plan_decode(inr, {"scale": 2, "frames": 12})
+    shape, info = plan.shape, plan.info
     assert shape == (12, 32, 32) and info["fps"] == pytest.approx(2 * 25)
-    shape, info = api.output_shape(inr, api.DecodeRequest(size=(10, 20), fps=50))
+    plan = api.plan_decode(inr, {"size": "20x10", "fps": 50})
+    shape, info = plan.shape, plan.info
     assert shape == (12, 10, 20)
-    assert api.decode(inr, shape, info=info).values.shape == (12, 10, 20, 3)
+    assert api.decode(inr, plan).values.shape == (12, 10, 20, 3)
 
 
 def test_spatio_temporal_crop_is_exact(video_inr):

@@ -16,15 +16,20 @@ partition p: that is ``crop``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import nn
 
-from inrcli.grid import Partitioning, Range
 from inrcli.errors import InrFileError, UsageError
+from inrcli.grid import Partitioning, Range, auto_grid
+from inrcli.models.base import ModelHints, Partitioned, mlp_param_count
 from inrcli.models.config import checked_config
+
+PUBLISHED_GLOBAL_SHARE = 0.1  # the global branch and merge layer's share of the budget in the paper
+MIN_PARAMS_PER_PARTITION = 700  # ~ a width-14 local network; fewer and automatic grids get coarser
 from inrcli.models.siren import SineLinear, bias_uniform_, siren_uniform_
 
 
@@ -65,16 +70,16 @@ class LocalGlobalConfig:
 
     def param_count(self) -> dict[str, int]:
         """Parameter counts: ``per_partition``, ``local`` (all kept), ``global``, ``merge``, ``total``."""
-        d, w, g, c, L = self.in_dim, self.local_width, self.global_width, self.out_dim, self.hidden_layers
-        per_partition = (d * w + w) + L * (w * w + w) + (w * c + c)
+        w, g = self.local_width, self.global_width
+        per_partition = mlp_param_count(self.in_dim, w, self.hidden_layers, self.out_dim)
         local = per_partition * self.partitioning.num_slots
-        glob = (d * g + g) + L * (g * g + g)
+        glob = mlp_param_count(self.in_dim, g, self.hidden_layers)
         merge = (w + g) * w + w
         return {"per_partition": per_partition, "local": local, "global": glob, "merge": merge,
                 "total": local + glob + merge}
 
 
-class LocalGlobalSiren(nn.Module):
+class LocalGlobalSiren(Partitioned, nn.Module):
     """Local-Global SIREN: ``(B, n, in_dim), slots (B,) -> (B, n, out_dim)``.
 
     ``slots[b]`` names the local network that evaluates row ``b``; ``slots=None`` means row
@@ -83,6 +88,9 @@ class LocalGlobalSiren(nn.Module):
 
     name = "lg-siren"
     Config = LocalGlobalConfig
+    options = frozenset({"partitions", "partition_size", "global_width", "global_fraction"})
+    """``partitions`` per axis (else automatic, about ``partition_size`` samples each); the global
+    branch's width (else ``global_fraction`` of the budget, the published split being 10%)."""
 
     def __init__(self, config: LocalGlobalConfig):
         super().__init__()
@@ -107,21 +115,33 @@ class LocalGlobalSiren(nn.Module):
     def partitioning(self) -> Partitioning:
         return self.config.partitioning
 
+    @property
+    def out_dim(self) -> int:
+        return self.config.out_dim
+
     @classmethod
-    def for_budget(cls, in_dim: int, out_dim: int, budget: int, partitioning: Partitioning,
-                   global_fraction: float = 0.1, global_width: int | None = None, **options) -> LocalGlobalSiren:
-        """The largest network within ``budget`` parameters.
+    def for_budget(cls, in_dim: int, out_dim: int, budget: int, hints: ModelHints) -> LocalGlobalSiren:
+        """The largest network within ``budget`` parameters over the hints' sample grid."""
+        hints.check_options(cls.name, cls.options)
+        if hints.grid_shape is None:
+            raise UsageError("this signal has no grid to partition; use --arch siren")
+        options = hints.options
+        grid = options.get("partitions") or automatic_grid(hints.grid_shape, options.get("partition_size", 32), budget)
+        partitioning = Partitioning.even(hints.grid_shape, tuple(grid))
+        hidden_layers = 3
+        local_width, global_width = _widths_for_budget(in_dim, out_dim, budget, partitioning,
+                                                       options.get("global_fraction") or PUBLISHED_GLOBAL_SHARE,
+                                                       options.get("global_width"), hidden_layers)
+        return cls(LocalGlobalConfig(in_dim, out_dim, partitioning, local_width, global_width, hidden_layers,
+                                     w0=hints.w0, first_w0=hints.first_w0))
 
-        The global branch and merge layer get about ``global_fraction`` of the budget (the
-        published split is ~10%), unless ``global_width`` fixes the global width.
-        """
-        local_width, global_width = _widths_for_budget(in_dim, out_dim, budget, partitioning, global_fraction,
-                                                       global_width, options.get("hidden_layers", 3))
-        return cls(LocalGlobalConfig(in_dim, out_dim, partitioning, local_width, global_width, **options))
-
-    def route(self, coords: torch.Tensor) -> torch.Tensor:
-        """Slot of the local network responsible for each coordinate: ``(N, d) -> (N,)``."""
-        return self.partitioning.route(coords)
+    @classmethod
+    def on_partitioning(cls, in_dim: int, out_dim: int, budget: int, partitioning: Partitioning,
+                        **options) -> LocalGlobalSiren:
+        """The largest network within ``budget`` on a given partition grid (for library callers)."""
+        grid_options = {"partitions": partitioning.grid, **options}
+        return cls.for_budget(in_dim, out_dim, budget, ModelHints(grid_shape=partitioning.full_shape,
+                                                                  options=grid_options))
 
     def forward(self, coords: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
         c = self.config
@@ -158,6 +178,17 @@ class LocalGlobalSiren(nn.Module):
             state[name] = tensor.index_select(0, keep).clone() if local else tensor.clone()
         cropped.load_state_dict(state)
         return cropped
+
+
+def automatic_grid(shape: tuple[int, ...], partition_size, budget: int) -> tuple[int, ...]:
+    """Partitions of about ``partition_size`` samples per axis (a number, or one per axis),
+    coarser when the budget cannot feed that many local networks."""
+    sizes = [float(p) for p in (partition_size if isinstance(partition_size, tuple) else (partition_size,) * len(shape))]
+    grid = auto_grid(shape, tuple(sizes))
+    while math.prod(grid) > 1 and math.prod(grid) * MIN_PARAMS_PER_PARTITION > 0.9 * budget:
+        sizes = [s * 1.25 for s in sizes]
+        grid = auto_grid(shape, tuple(sizes))
+    return grid
 
 
 def _widths_for_budget(in_dim: int, out_dim: int, budget: int, partitioning: Partitioning,

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from inrcli.models.base import ModelHints, mlp_param_count
 from inrcli.models.config import checked_config
 
 
@@ -64,9 +65,7 @@ class SirenConfig:
         return checked_config(cls, data)
 
     def param_count(self) -> dict[str, int]:
-        d, w, c, L = self.in_dim, self.width, self.out_dim, self.hidden_layers
-        total = (d * w + w) + L * (w * w + w) + (w * c + c)
-        return {"total": total}
+        return {"total": mlp_param_count(self.in_dim, self.width, self.hidden_layers, self.out_dim)}
 
 
 class Siren(nn.Module):
@@ -74,6 +73,8 @@ class Siren(nn.Module):
 
     name = "siren"
     Config = SirenConfig
+    options: frozenset[str] = frozenset()
+    """Architecture options it takes (none: a plain MLP has only its width, set by the budget)."""
 
     def __init__(self, config: SirenConfig):
         super().__init__()
@@ -86,19 +87,20 @@ class Siren(nn.Module):
         siren_uniform_(self.head.weight, c.width, c.w0, first=False)
         bias_uniform_(self.head.bias, c.width)
 
-    partitioning = None
-
     @classmethod
-    def for_budget(cls, in_dim: int, out_dim: int, budget: int, partitioning=None, **options) -> Siren:
+    def for_budget(cls, in_dim: int, out_dim: int, budget: int, hints: ModelHints | None = None) -> Siren:
         """The widest SIREN whose parameter count does not exceed ``budget``."""
+        hints = hints or ModelHints()
+        hints.check_options(cls.name, cls.options)
+        frequencies = {"w0": hints.w0, "first_w0": hints.first_w0}
         width = 1
-        while SirenConfig(in_dim, out_dim, width + 1, **options).param_count()["total"] <= budget:
+        while SirenConfig(in_dim, out_dim, width + 1, **frequencies).param_count()["total"] <= budget:
             width += 1
-        return cls(SirenConfig(in_dim, out_dim, width, **options))
+        return cls(SirenConfig(in_dim, out_dim, width, **frequencies))
 
-    def route(self, coords: torch.Tensor) -> torch.Tensor:
-        """Every coordinate goes to the one network: ``(N, d) -> (N,)`` zeros."""
-        return torch.zeros(coords.shape[0], dtype=torch.int64, device=coords.device)
+    @property
+    def out_dim(self) -> int:
+        return self.config.out_dim
 
     def forward(self, coords: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.body(coords))

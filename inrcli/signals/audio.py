@@ -14,25 +14,28 @@ import numpy as np
 
 from inrcli import metrics
 from inrcli.errors import SignalReadError, UsageError
-from inrcli.signals.base import Modality, Signal, first_line, require
+from inrcli.signals.base import DecodePlan, MetricSpec, Preset, Signal, SignalKind, first_line, require
 
 FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG"}
 DEFAULT_SUBTYPE = {"wav": "PCM_16", "flac": "PCM_16", "ogg": "VORBIS"}
 MAX_SAMPLES = 1 << 31
 
 
-class AudioModality(Modality):
+class AudioKind(SignalKind):
     name = "audio"
-    ndim = 1
+    axes = 1
+    default_output = "wav"
     # Small partitions keep the local networks narrow (cheap per sample) and 1/32 of each per step
-    # buys ~7× the steps: gt_bach at 60 s 40.8 dB against 35.2 with 8192 samples and 1/8 (bench/RESULTS.md)
-    partition_size = 2048
-    first_w0 = 3000.0  # SIREN's audio network: coordinates over ±100 with ω0 = 30, for a 7 s clip
+    # buys ~7× the steps: gt_bach at 60 s 40.8 dB against 35.2 with 8192 samples and 1/8 (bench/RESULTS.md).
+    # lr: the ω0 = 3000 first layer makes steps of 2e-3 diverge.  SIREN's audio network has
+    # coordinates over ±100 with ω0 = 30 for a 7 s clip, i.e. a first-layer ω0 of 3000.
+    presets = {"*": Preset(lr=5e-4, sample_fraction=1 / 32, first_w0=3000.0)}
+    # global width 16: gt_bach at 60 s 36.9 dB against 34.5 with a 10% global branch (bench/RESULTS.md)
+    presets["lg-siren"] = presets["*"].with_model(partition_size=2048, global_width=16)
     reference_seconds = 7.0
-    sample_fraction = 1 / 32
-    learning_rate = 5e-4  # the ω0 = 3000 first layer makes steps of 2e-3 diverge
-    global_width = 16  # gt_bach at 60 s: 36.9 dB against 34.5 with a 10% global branch (bench/RESULTS.md)
     network_peak = 1.0  # PSNR on the signal divided by its largest magnitude, peak 1 (Local-Global paper)
+    metric_specs = {"psnr": MetricSpec("PSNR", "dB", 2), "snr": MetricSpec("SNR", "dB", 2)}
+    decode_options = frozenset({"scale", "rate"})
 
     def read(self, path: Path, ext: str) -> Signal:
         import soundfile
@@ -57,11 +60,11 @@ class AudioModality(Modality):
         require(info, "subtype", str, optional=True)
         require(info, "format", str, optional=True)
 
-    def first_frequency(self, signal: Signal) -> float:
+    def first_frequency(self, signal: Signal, preset: Preset) -> float:
         """SIREN's ω0 = 3000 fits its 7-second clips: the same frequency *per second* suits any
         length, so the first-layer factor scales with the duration (never below 30)."""
         seconds = signal.shape[0] / float(signal.info["rate"])
-        return max(30.0, self.first_w0 * seconds / self.reference_seconds)
+        return max(30.0, preset.first_w0 * seconds / self.reference_seconds)
 
     def write(self, signal: Signal, path: Path, ext: str, options: dict) -> None:
         import soundfile
@@ -77,31 +80,39 @@ class AudioModality(Modality):
         peak = float(np.abs(signal.values).max())
         return 0.0, peak if peak > 0 else 1.0
 
-    def default_budget(self, shape: tuple[int, ...], channels: int) -> int:
+    def default_budget(self, signal: Signal) -> int:
         """About 0.65 parameters per sample: ~200k for SIREN's 7-second Bach clip."""
-        return int(min(2_000_000, max(8_000, 0.65 * math.prod(shape))))
+        return int(min(2_000_000, max(8_000, 0.65 * math.prod(signal.shape))))
 
-    def output_shape(self, shape: tuple[int, ...], info: dict, request) -> tuple[tuple[int, ...], dict]:
-        if any(v is not None for v in (request.size, request.fps, request.frames, request.resolution)):
-            raise UsageError("audio decodes take --rate or --scale")
-        if request.rate is not None and request.scale is not None:
+    def size_text(self, shape: tuple[int, ...]) -> str:
+        return f"{shape[0]} samples"
+
+    def rate_fields(self, info: dict) -> dict:
+        return {"rate": info["rate"]}
+
+    def rate_text(self, info: dict) -> str:
+        return f" at {info['rate']} Hz"
+
+    def plan_decode(self, description, options: dict) -> DecodePlan:
+        """``--rate`` (Hz) or ``--scale``; the output covers the same duration either way."""
+        self.check_options(options, self.decode_options, "decodes")
+        rate, scale = options.get("rate"), options.get("scale")
+        if rate is not None and scale is not None:
             raise UsageError("give --rate or --scale, not both")
-        rate = info["rate"]
-        if request.rate is not None:
-            if request.rate < 1 or request.rate > 10_000_000:
+        stored = description.info["rate"]
+        if rate is not None:
+            if not 1 <= rate <= 10_000_000:
                 raise UsageError("--rate must be between 1 Hz and 10 MHz")
-            factor = request.rate / rate
+            factor = rate / stored
         else:
-            factor = request.scale if request.scale is not None else 1.0
+            factor = scale if scale is not None else 1.0
         if not factor > 0:
             raise UsageError("--scale must be positive")
-        length = max(1, round(shape[0] * factor))
+        samples = description.shape[0]
+        length = max(1, round(samples * factor))
         # the output covers the same duration: the rate follows the number of samples
-        out_rate = request.rate if request.rate is not None else max(1, round(rate * length / shape[0]))
-        return (length,), {**info, "rate": int(out_rate)}
-
-    def finish(self, values: np.ndarray, info: dict) -> Signal:
-        return Signal(self.name, values, dict(info))
+        out_rate = rate if rate is not None else max(1, round(stored * length / samples))
+        return DecodePlan((length,), {**description.info, "rate": int(out_rate)})
 
     def metrics(self, reference: Signal, candidate: Signal, quick: bool = False) -> dict:
         """PSNR (peak 1 on both signals divided by the reference's largest magnitude) and SNR."""

@@ -1,28 +1,46 @@
-"""The in-memory signal every reader produces and every writer consumes."""
+"""What every kind of signal shares: the in-memory :class:`Signal`, the :class:`SignalKind` protocol
+that each kind implements in its own module, and small helpers for their readers and checks.
+
+A kind owns everything particular to one kind of signal:
+
+* its **files** — ``read`` (raising :class:`NotMyFile` to pass a file on to the next reader
+  registered for that extension) and ``write``;
+* its **domain** — how many axes its samples have, which coordinates the network sees
+  (``coordinate_dims``), which training batches it draws (``sampler``) and how a stored
+  description turns into decode coordinates (``plan_decode``, ``evaluate``);
+* its **options** — the encode and decode flags it accepts, parsed and checked by itself;
+* its **presets** — training settings per architecture (:class:`Preset`);
+* its **description** — size text, metric names and units (:class:`MetricSpec`).
+
+Nothing outside ``inrcli/signals`` needs to know which kinds exist.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+
+from inrcli.errors import InrFileError, SignalReadError, UsageError
 
 
 @dataclass
 class Signal:
-    """A signal sampled on a regular grid.
+    """A signal and its description.
 
     Attributes:
-        modality: registry name, e.g. ``"image"``.
+        modality: the kind's registry name, e.g. ``"image"``.
         values: ``(*shape, C)`` float32 in natural units (images: 0…1 per channel).
-        info: modality-specific description that writers need (e.g. ``bit_depth``); JSON-able.
+        info: kind-specific description that writers need (e.g. ``bit_depth``); JSON-able.
+        attachments: in-memory extras that are never stored as such, e.g. the mesh behind a
+            shape's occupancy grid.
     """
 
     modality: str
     values: np.ndarray
     info: dict = field(default_factory=dict)
     attachments: dict = field(default_factory=dict)
-    """In-memory extras that are never stored, e.g. the mesh behind a shape's occupancy grid."""
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -34,45 +52,173 @@ class Signal:
         return int(self.values.shape[-1])
 
 
-class Modality:
-    """What the rest of ``inr`` needs to know about one kind of signal.
+class NotMyFile(SignalReadError):
+    """A reader's way of saying "this file is not for me": the next reader registered for the
+    extension gets it (imageio's plugin protocol).  The last one's message reaches the user."""
 
-    A modality is one module under ``inrcli/signals`` with a reader, a writer, metrics and
-    defaults; ``inrcli.signals.MODALITIES`` lists them and ``EXTENSIONS`` maps file endings to them.
-    """
+
+@dataclass(frozen=True)
+class Preset:
+    """Training defaults of one kind for one architecture (flags override each)."""
+
+    lr: float
+    """Peak learning rate of Adam (cosine decay)."""
+    sample_fraction: float
+    """Share of the signal's samples drawn per training step."""
+    first_w0: float = 30.0
+    """First-layer frequency factor (see :meth:`SignalKind.first_frequency`)."""
+    w0: float = 30.0
+    """ω0 of the hidden layers (SIREN's 30)."""
+    model: dict = field(default_factory=dict)
+    """Architecture options, e.g. ``partition_size`` and ``global_width`` for lg-siren."""
+
+    def with_model(self, **options) -> Preset:
+        return replace(self, model={**self.model, **options})
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How a score is named and printed."""
+
+    label: str
+    unit: str = ""
+    digits: int = 4
+
+    def text(self, value: float) -> str:
+        """``"PSNR 31.20 dB"``, ``"IoU 0.9312"``."""
+        return f"{self.label} {value:.{self.digits}f}" + (f" {self.unit}" if self.unit else "")
+
+
+@dataclass
+class DecodePlan:
+    """Where to evaluate a stored signal: samples per axis and the output's description.
+
+    ``target`` carries a kind's own decode domain when it is not a grid over the stored window
+    (a graph's other mesh)."""
+
+    shape: tuple[int, ...]
+    info: dict
+    target: dict | None = None
+
+
+@dataclass
+class TrainingData:
+    """What a kind's sampler draws training batches from."""
+
+    signal: Signal
+    """The prepared signal (its attachments hold any kind-specific domain)."""
+    targets: object
+    """``(*shape, C)`` torch tensor of the values in network units."""
+    partitioning: object
+    """The model's :class:`~inrcli.grid.Partitioning`, or None for a single network."""
+    fraction: float
+    """Share of the samples per step."""
+    seed: int
+
+
+class SignalKind:
+    """One kind of signal.  Subclasses live one per module under ``inrcli/signals``."""
 
     name: str = ""
-    ndim: int = 0
-    """Coordinate dimensions."""
-    partition_size: int = 32
-    """Automatic partitioning aims at partitions of about this many samples per axis."""
-    first_w0: float = 30.0
-    """First-layer frequency factor of the networks (see :meth:`first_frequency`)."""
-    sample_fraction: float = 0.125
-    """Share of each partition's samples drawn per training step."""
-    learning_rate: float = 2e-3
-    """Peak learning rate of Adam (cosine decay)."""
-    global_fraction: float = 0.1
-    """Share of the parameter budget for lg-siren's global branch and merge layer."""
-    global_width: int | None = None
-    """Fixed width of lg-siren's global branch (overrides ``global_fraction``)."""
-    headline_metric: str = "psnr"
+    axes: int = 0
+    """Axes of the sample grid (the stored ``full_shape`` has this many entries)."""
+    partitionable: bool = True
+    """Whether the samples lie on a grid that partitions can split (croppable architectures)."""
+    default_arch: str = "lg-siren"
+    default_output: str = ""
+    """Extension a decode writes when no output is named."""
+    frame_kind: str | None = None
+    """The kind of one frame, for kinds written as numbered pictures (``frames/%04d.png``)."""
+    presets: dict[str, Preset] = {}
+    """Training defaults by architecture name; ``"*"`` serves any other architecture."""
+    metric_specs: dict[str, MetricSpec] = {"psnr": MetricSpec("PSNR", "dB", 2)}
+    """Scores :meth:`metrics` returns, headline first."""
     network_peak: float = 2.0
-    """Peak value of the PSNR convention, in network units (images: 1 in 0…1 = 2 in −1…1)."""
+    """Peak value of the PSNR convention in network units (images: 1 in 0…1 = 2 in −1…1)."""
+    encode_options: frozenset[str] = frozenset()
+    """Kind-specific encode flags (:meth:`prepare` reads them)."""
+    decode_options: frozenset[str] = frozenset({"scale"})
+    """Decode flags :meth:`plan_decode` accepts."""
 
+    # ---- files -------------------------------------------------------------------------------
     def read(self, path, ext: str) -> Signal:
         raise NotImplementedError
 
-    default_arch: str = "lg-siren"
-    hidden_w0: float = 30.0
-    """ω0 of the hidden layers (SIREN's 30)."""
+    def write(self, signal: Signal, path, ext: str, options: dict) -> None:
+        raise NotImplementedError
+
+    def frames(self, signal: Signal) -> list[Signal]:
+        """The signal as a sequence of pictures, for numbered outputs such as ``frames/%04d.png``."""
+        raise UsageError(f"{self.article} {self.name} cannot be written as numbered frames")
+
+    # ---- description -------------------------------------------------------------------------
+    @property
+    def article(self) -> str:
+        return "an" if self.name[:1] in "aeiou" else "a"
+
+    @property
+    def headline(self) -> str:
+        return next(iter(self.metric_specs))
 
     def check_info(self, info: dict) -> None:
-        """Refuse a stored signal description this modality cannot use (raise ``InrFileError``)."""
+        """Refuse a stored signal description this kind cannot use (raise ``InrFileError``)."""
+
+    def size_text(self, shape: tuple[int, ...]) -> str:
+        """Human size of a decode of ``shape`` samples."""
+        return "×".join(map(str, shape))
+
+    def rate_fields(self, info: dict) -> dict:
+        """Output rates worth reporting (``{"rate": 44100}``); none by default."""
+        return {}
+
+    def rate_text(self, info: dict) -> str:
+        return ""
+
+    # ---- training ----------------------------------------------------------------------------
+    def preset(self, arch: str) -> Preset:
+        try:
+            return self.presets[arch] if arch in self.presets else self.presets["*"]
+        except KeyError:
+            raise UsageError(f"{arch} has no training preset for {self.article} {self.name}") from None
+
+    def prepare(self, signal: Signal, options: dict) -> Signal:
+        """The signal as training needs it, given the kind's encode flags (none by default)."""
+        self.check_options(options, self.encode_options, "encodes")
+        return signal
+
+    def check_options(self, options: dict, accepted: frozenset[str], what: str) -> None:
+        """Refuse flags this kind does not take, naming the ones it does."""
+        unknown = sorted(set(options) - accepted)
+        if unknown:
+            flags = [f"--{name.replace('_', '-')}" for name in sorted(accepted)]
+            takes = " or ".join([", ".join(flags[:-1]), flags[-1]] if len(flags) > 1 else flags) or "no such flags"
+            raise UsageError(f"--{unknown[0].replace('_', '-')} does not apply to {self.article} {self.name}; "
+                             f"{self.name} {what} take {takes}")
 
     def coordinate_dims(self, info: dict) -> int:
         """Input dimensions of the network for a signal described by ``info``."""
-        return self.ndim
+        return self.axes
+
+    def first_frequency(self, signal: Signal, preset: Preset) -> float:
+        """ω0 of the first layer for this signal; by default the preset's."""
+        return preset.first_w0
+
+    def default_budget(self, signal: Signal) -> int:
+        raise NotImplementedError
+
+    def normalization(self, signal: Signal) -> tuple[float, float]:
+        """``(offset, scale)`` so that network units are ``(values - offset) / scale`` in [-1, 1]."""
+        raise NotImplementedError
+
+    def loss(self, signal: Signal) -> str:
+        """Training loss: ``mse`` (default), ``bce`` (logits against 0/1) or ``l1``."""
+        return "mse"
+
+    def sampler(self, data: TrainingData):
+        """Training batches: by default samples of the gridded targets."""
+        from inrcli.sampling import GridSampler
+
+        return GridSampler(data.targets, data.partitioning, data.fraction, data.seed)
 
     def extra_tensors(self, signal: Signal) -> dict:
         """Arrays the file stores besides the weights (name → array); none by default."""
@@ -82,44 +228,46 @@ class Modality:
         """Name → (shape, safetensors dtype) of the extra arrays a valid file holds."""
         return {}
 
-    def first_frequency(self, signal: Signal) -> float:
-        """ω0 of the first layer for this signal; by default ``first_w0``."""
-        return self.first_w0
+    # ---- decoding ----------------------------------------------------------------------------
+    def plan_decode(self, description, options: dict) -> DecodePlan:
+        """Samples per axis of a decode and the output's info, from the kind's decode flags.
 
-    def write(self, signal: Signal, path, ext: str, options: dict) -> None:
-        raise NotImplementedError
+        ``description`` is the file's :class:`~inrcli.fileformat.SignalDescription`."""
+        self.check_options(options, self.decode_options, "decodes")
+        return DecodePlan(scaled_shape(description.shape, options.get("scale"), None), dict(description.info))
 
-    def sampler(self, signal: Signal, targets, partitioning, fraction: float, seed: int):
-        """Training batches: by default random samples of the gridded ``targets`` (network units)."""
-        from inrcli.sampling import GridSampler
+    def plan_for_reference(self, reference: Signal, description) -> tuple[Signal, DecodePlan, list | None]:
+        """How to compare a stored signal with ``reference``: the part of the reference the file
+        covers, a plan that decodes at its samples, and the cropped region (None if whole)."""
+        window, region = reference_window(reference.shape, description)
+        part = reference.values[tuple(slice(lo, hi) for lo, hi in window)]
+        part_signal = Signal(reference.modality, part, reference.info, reference.attachments)
+        return part_signal, DecodePlan(part_signal.shape, dict(description.info)), region
 
-        return GridSampler(targets, partitioning, fraction, seed)
+    def evaluate(self, inr, plan: DecodePlan, device, on_progress=None) -> np.ndarray:
+        """The values of ``inr`` (an :class:`~inrcli.fileformat.InrFile`) in natural units on the
+        plan's grid over the window the file covers: ``(*plan.shape, C)`` float32."""
+        from inrcli.inference import check_decode_memory, decode_grid
 
-    def loss(self, signal: Signal) -> str:
-        """Training loss: ``mse`` (default), ``bce`` (logits against 0/1) or ``l1``."""
-        return "mse"
+        description = inr.signal
+        check_decode_memory(plan.shape, description.channels)
+        values = decode_grid(inr.model.to(device), plan.shape, description.window, description.full_shape, device,
+                             on_progress)
+        values *= np.float32(description.scale)  # in place: a large decode must not hold two copies
+        values += np.float32(description.offset)
+        return values
 
-    def normalization(self, signal: Signal) -> tuple[float, float]:
-        """``(offset, scale)`` so that network units are ``(values - offset) / scale`` in [-1, 1]."""
-        raise NotImplementedError
-
-    def default_budget(self, shape: tuple[int, ...], channels: int) -> int:
-        raise NotImplementedError
-
-    def output_shape(self, shape: tuple[int, ...], info: dict, request) -> tuple[tuple[int, ...], dict]:
-        """Samples per axis of a decode of a window of ``shape`` samples, and the output's info.
-
-        ``request`` is an :class:`inrcli.api.DecodeRequest` (scale, size, rate, fps, frames).
-        """
-        raise NotImplementedError
-
-    def finish(self, values, info: dict) -> Signal:
-        """Turn decoded natural-unit values ``(*shape, C)`` into a signal (clipping, etc.)."""
-        raise NotImplementedError
+    def finish(self, values: np.ndarray, plan: DecodePlan, inr) -> Signal:
+        """Turn decoded natural-unit values ``(*shape, C)`` of ``inr`` into a signal (clipping, etc.)."""
+        return Signal(self.name, values, dict(plan.info))
 
     def metrics(self, reference: Signal, candidate: Signal, quick: bool = False) -> dict:
         """Scores of ``candidate`` against ``reference``; ``quick`` asks only for the headline one."""
         raise NotImplementedError
+
+    def error_map(self, reference: Signal, candidate: Signal, edges) -> Signal:
+        """A picture of where ``candidate`` differs from ``reference`` (``edges``: partition edges)."""
+        raise UsageError(f"--error-map is not available for {self.article} {self.name}")
 
 
 def first_line(exc: BaseException) -> str:
@@ -128,10 +276,26 @@ def first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def parse_size(value, axes: int, flag: str = "--size") -> tuple[int, ...]:
+    """Text such as ``"640x480"`` → samples per axis, rows first; a tuple is already rows first.
+
+    Pictures are written width first (``640x480``), so two numbers are reversed; three are taken
+    in order (``depth x rows x columns``, as volumes are usually described)."""
+    if value is None or isinstance(value, tuple):
+        return value
+    try:
+        numbers = tuple(int(v) for v in str(value).lower().split("x"))
+    except ValueError:
+        raise UsageError(f"{flag}: expected whole numbers separated by 'x', got {value!r}") from None
+    if any(n < 1 for n in numbers):
+        raise UsageError(f"{flag}: numbers must be positive, got {value!r}")
+    if len(numbers) != axes:
+        raise UsageError(f"{flag} needs {axes} numbers, got {value!r}")
+    return tuple(reversed(numbers)) if axes == 2 else numbers
+
+
 def scaled_shape(shape: tuple[int, ...], scale: float | None, size: tuple[int, ...] | None) -> tuple[int, ...]:
     """``shape`` times ``scale`` (rounded, at least 1), or exactly ``size``; rows first."""
-    from inrcli.errors import UsageError
-
     if scale is not None and size is not None:
         raise UsageError("give --scale or --size, not both")
     if size is not None:
@@ -145,10 +309,30 @@ def scaled_shape(shape: tuple[int, ...], scale: float | None, size: tuple[int, .
     return tuple(max(1, round(n * scale)) for n in shape)
 
 
+def reference_window(ref_shape: tuple[int, ...], description) -> tuple[tuple[tuple[int, int], ...], list | None]:
+    """The part of a reference of ``ref_shape`` that a (possibly cropped) file covers, in
+    reference samples, and that window as a list when it is not the whole reference."""
+    full = description.full_shape
+    if len(ref_shape) != len(full):
+        raise UsageError(f"the reference has {len(ref_shape)} axes, the encoded signal {len(full)}")
+    window = []
+    for n_ref, n_full, (lo, hi) in zip(ref_shape, full, description.window):
+        lo_ref, hi_ref = lo * n_ref / n_full, hi * n_ref / n_full
+        if lo_ref != int(lo_ref) or hi_ref != int(hi_ref):
+            raise UsageError(f"the reference ({_dims_text(ref_shape)}) is not a whole multiple of the "
+                             f"encoded signal ({_dims_text(full)}) over the cropped window")
+        window.append((int(lo_ref), int(hi_ref)))
+    cropped = tuple(window) != tuple((0, n) for n in ref_shape)
+    return tuple(window), [list(w) for w in window] if cropped else None
+
+
+def _dims_text(shape: tuple[int, ...]) -> str:
+    """Samples per axis as people write them: width first for pictures."""
+    return "×".join(map(str, reversed(shape) if len(shape) == 2 else shape))
+
+
 def require(info: dict, key: str, kind, low=None, high=None, choices=None, optional: bool = False) -> None:
     """Check one field of untrusted signal metadata: its type, range or allowed values."""
-    from inrcli.errors import InrFileError
-
     if key not in info:
         if optional:
             return

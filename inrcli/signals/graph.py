@@ -21,20 +21,23 @@ import numpy as np
 import torch
 
 from inrcli.errors import InrFileError, SignalReadError, UsageError
-from inrcli.signals.base import Modality, Signal, first_line, require
+from inrcli.sampling import Sampler
+from inrcli.signals.base import DecodePlan, MetricSpec, Preset, Signal, SignalKind, TrainingData, first_line, require
 
 DEFAULT_K = 100
 ANCHORS_PER_DIMENSION = 4
 
 
-class GraphModality(Modality):
+class GraphKind(SignalKind):
     name = "graph"
-    ndim = None  # the embedding's size, k, varies per file
-    first_w0 = 1.0  # √n-scaled eigenvectors are O(1) and smooth: a gentle first layer
-    sample_fraction = 1.0
-    learning_rate = 1e-3
-    headline_metric = "r2"
+    axes = 1  # the stored shape is (nodes,)
+    partitionable = False  # nodes have no grid to partition
     default_arch = "siren"
+    default_output = "npz"
+    presets = {"*": Preset(lr=1e-3, sample_fraction=1.0, first_w0=1.0)}  # √n-scaled eigenvectors are O(1) and smooth
+    metric_specs = {"r2": MetricSpec("R²"), "mse": MetricSpec("MSE", "", 6)}
+    encode_options = frozenset({"k", "holdout"})
+    decode_options = frozenset({"mesh"})
 
     def coordinate_dims(self, info: dict) -> int:
         return int(info["k"])
@@ -56,8 +59,18 @@ class GraphModality(Modality):
         require(info, "k", int, 1, 1024)
         require(info, "anchors", int, 1, 50_000_000)
 
-    def prepare(self, signal: Signal, k: int | None) -> Signal:
-        """Compute the spectral embedding (attachment ``embedding``) and the anchors."""
+    def prepare(self, signal: Signal, options: dict) -> Signal:
+        """Compute the spectral embedding (attachment ``embedding``) and the anchors.
+
+        ``--k`` sets the embedding's size; ``--holdout F`` leaves that share of the nodes out of
+        training (recorded in the description, so the file says what its model never saw)."""
+        self.check_options(options, self.encode_options, "encodes")
+        holdout = options.get("holdout") or 0.0
+        if not 0 <= holdout < 1:
+            raise UsageError("--holdout must be in [0, 1)")
+        k = options.get("k")
+        if k is not None and not 1 <= k <= 1024:
+            raise UsageError("--k must be between 1 and 1024")
         k = min(k or DEFAULT_K, len(signal.values) - 2)
         if k < 1:
             raise UsageError("the graph needs at least 3 nodes")
@@ -65,12 +78,14 @@ class GraphModality(Modality):
         embedding, eigenvalues = laplacian_embedding(len(points), _edge_list(faces, edges), k)
         anchors = anchor_indices(len(points), ANCHORS_PER_DIMENSION * k)
         info = {**signal.info, "k": k, "anchors": len(anchors), "faces": 0 if faces is None else len(faces),
-                "edges": 0 if edges is None else len(edges), "eigenvalues": [round(float(e), 8) for e in eigenvalues]}
+                "edges": 0 if edges is None else len(edges), "eigenvalues": [round(float(e), 8) for e in eigenvalues],
+                "holdout": holdout}
         attachments = {**signal.attachments, "embedding": embedding, "anchors": anchors}
         return Signal(self.name, signal.values, info, attachments)
 
-    def sampler(self, signal: Signal, targets, partitioning, fraction: float, seed: int):
-        return EmbeddingSampler(signal.attachments["embedding"], targets, signal.info.get("holdout", 0.0), seed)
+    def sampler(self, data: TrainingData):
+        return EmbeddingSampler(data.signal.attachments["embedding"], data.targets, data.signal.info["holdout"],
+                                data.seed)
 
     def extra_tensors(self, signal: Signal) -> dict[str, np.ndarray]:
         """What the file stores besides the weights, so it decodes without the input."""
@@ -105,14 +120,38 @@ class GraphModality(Modality):
         low, high = float(signal.values.min()), float(signal.values.max())
         return (low + high) / 2, max((high - low) / 2, 1e-12)
 
-    def default_budget(self, shape: tuple[int, ...], channels: int) -> int:
+    def default_budget(self, signal: Signal) -> int:
         return 100_000
 
-    def output_shape(self, shape, info, request):
-        return tuple(shape), dict(info)
+    def size_text(self, shape: tuple[int, ...]) -> str:
+        return f"{shape[0]} nodes"
 
-    def finish(self, values: np.ndarray, info: dict) -> Signal:
-        return Signal(self.name, values, dict(info))
+    def plan_decode(self, description, options: dict) -> DecodePlan:
+        """On the stored mesh, or with ``--mesh`` on another discretisation of the same surface
+        (a mesh file, an ``.npz`` with points and faces/edges, or a dict of those arrays)."""
+        self.check_options(options, self.decode_options, "decodes")
+        mesh = options.get("mesh")
+        if isinstance(mesh, str):
+            mesh = read_mesh(mesh)
+        nodes = description.shape if mesh is None else (len(mesh["points"]),)
+        return DecodePlan(nodes, {**description.info, "nodes": nodes[0]}, target=mesh)
+
+    def plan_for_reference(self, reference: Signal, description) -> tuple[Signal, DecodePlan, None]:
+        """A graph is compared on the reference's own mesh (any discretisation of the surface)."""
+        return reference, self.plan_decode(description, {"mesh": reference.attachments}), None
+
+    def evaluate(self, inr, plan: DecodePlan, device, on_progress=None) -> np.ndarray:
+        """Embed the plan's mesh (aligned to the stored anchors) and evaluate the network there."""
+        from inrcli.inference import evaluate_points
+
+        mesh = _decode_mesh(plan, inr.extras)
+        embedding = aligned_embedding(mesh["points"], mesh["faces"], mesh["edges"], inr.signal.info["k"],
+                                      inr.extras["graph.anchor_points"], inr.extras["graph.anchor_embedding"])
+        values = evaluate_points(inr.model.to(device), torch.from_numpy(embedding), device)
+        return values * np.float32(inr.signal.scale) + np.float32(inr.signal.offset)
+
+    def finish(self, values: np.ndarray, plan: DecodePlan, inr) -> Signal:
+        return Signal(self.name, values, dict(plan.info), attachments=_decode_mesh(plan, inr.extras))
 
     def write(self, signal: Signal, path: Path, ext: str, options: dict) -> None:
         points, faces = signal.attachments["points"], signal.attachments.get("faces")
@@ -144,6 +183,28 @@ class GraphModality(Modality):
         return {"r2": round(1 - residual / total, 6) if total > 0 else None, "mse": float(residual / ref.size),
                 "convention": "R² = 1 − Σ(ref − cand)² / Σ(ref − mean(ref))² over nodes and channels; "
                               "MSE in the signal's units"}
+
+
+def _decode_mesh(plan: DecodePlan, extras: dict) -> dict:
+    """The mesh a decode evaluates on: the plan's, else the one stored in the file."""
+    mesh = plan.target or {"points": extras["graph.points"], "faces": extras.get("graph.faces"),
+                           "edges": extras.get("graph.edges")}
+    return {"points": mesh["points"], "faces": mesh.get("faces"), "edges": mesh.get("edges")}
+
+
+def read_mesh(source: str) -> dict:
+    """Vertices and faces of a mesh file (or an .npz with points and faces/edges) to decode onto."""
+    from inrcli.files import input_path
+    from inrcli.signals import resolve_format
+    from inrcli.signals.shape import load_mesh
+
+    with input_path(source) as path:
+        ext = resolve_format(path, source, None)
+        if ext == "npz":
+            points, faces, edges, _ = _read_npz(path)
+            return {"points": points, "faces": faces, "edges": edges}
+        loaded = load_mesh(path, ext)
+        return {"points": loaded.vertices, "faces": loaded.faces, "edges": None}
 
 
 def _read_npz(path: Path):
@@ -255,7 +316,7 @@ def _colours(values: np.ndarray) -> np.ndarray:
     return np.concatenate([np.rint(rgb * 255), np.full((len(v), 1), 255)], -1).astype(np.uint8)
 
 
-class EmbeddingSampler:
+class EmbeddingSampler(Sampler):
     """Full batches of (embedding, target) over the training nodes.
 
     ``holdout`` leaves that share of the nodes (every ``1/holdout``-th of a random order) out of
@@ -272,5 +333,5 @@ class EmbeddingSampler:
         self.targets = targets.reshape(nodes, -1)[torch.from_numpy(keep)][None]
         self.batch_points = len(keep)
 
-    def sample(self, generator: torch.Generator, step: int) -> tuple[torch.Tensor, torch.Tensor, None]:
-        return self.coords, self.targets, None
+    def sample(self, generator: torch.Generator, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.coords, self.targets

@@ -15,26 +15,29 @@ import numpy as np
 
 from inrcli import metrics
 from inrcli.errors import InrError, SignalReadError, UsageError
-from inrcli.signals.base import Modality, Signal, first_line, require, scaled_shape
+from inrcli.signals.base import (DecodePlan, MetricSpec, NotMyFile, Preset, Signal, SignalKind, first_line,
+                                 parse_size, require, scaled_shape)
 
 MAX_PIXELS = 180_000_000  # refuse larger images before decoding them (decompression bombs)
 CONVERT_TO_RGB = {"CMYK", "YCbCr", "LAB", "HSV"}
 EIGHT_BIT_ONLY = {"jpg", "jpeg", "bmp", "webp", "gif"}
 
 
-class ImageModality(Modality):
+class ImageKind(SignalKind):
     name = "image"
-    ndim = 2
-    partition_size = 32
-    first_w0 = 30.0
+    axes = 2
+    default_output = "png"
     # Measured on astronaut.png at 60 s (bench/RESULTS.md, issue 5): a narrow global branch
     # costs 16² instead of ~70² multiply-adds per sample and a step half the samples, so a
     # minute trains ~5× the steps of the published split (35.8 dB against 32.5 dB).
-    sample_fraction = 1 / 16
-    global_width = 16
-    learning_rate = 1e-3
+    presets = {"*": Preset(lr=1e-3, sample_fraction=1 / 16)}
+    presets["lg-siren"] = presets["*"].with_model(partition_size=32, global_width=16)
+    metric_specs = {"psnr": MetricSpec("PSNR", "dB", 2), "ssim": MetricSpec("SSIM", "", 4)}
+    decode_options = frozenset({"scale", "size"})
 
     def read(self, path: Path, ext: str) -> Signal:
+        if ext in ("tif", "tiff") and _tiff_pages(path) > 1:
+            raise NotMyFile(f"{path.name} holds several pages (a volume, not an image)")
         try:
             if ext == "png" and _png_bit_depth(path) == 16:
                 array = _read_png16(path)
@@ -77,17 +80,29 @@ class ImageModality(Modality):
     def normalization(self, signal: Signal) -> tuple[float, float]:
         return 0.5, 0.5
 
-    def default_budget(self, shape: tuple[int, ...], channels: int) -> int:
+    def default_budget(self, signal: Signal) -> int:
         """About 200k parameters for 512×512, in proportion to the pixel count."""
-        return int(min(5_000_000, max(4_000, 200_000 * math.prod(shape) / 512 ** 2)))
+        return int(min(5_000_000, max(4_000, 200_000 * math.prod(signal.shape) / 512 ** 2)))
 
-    def output_shape(self, shape: tuple[int, ...], info: dict, request) -> tuple[tuple[int, ...], dict]:
-        if any(v is not None for v in (request.rate, request.fps, request.frames, request.resolution)):
-            raise UsageError("image decodes take --scale or --size")
-        return scaled_shape(shape, request.scale, request.size), dict(info)
+    def size_text(self, shape: tuple[int, ...]) -> str:
+        return f"{shape[1]}×{shape[0]}"
 
-    def finish(self, values: np.ndarray, info: dict) -> Signal:
-        return Signal(self.name, np.clip(values, 0.0, 1.0, out=values), dict(info))
+    def plan_decode(self, description, options: dict) -> DecodePlan:
+        self.check_options(options, self.decode_options, "decodes")
+        size = parse_size(options.get("size"), 2)
+        return DecodePlan(scaled_shape(description.shape, options.get("scale"), size), dict(description.info))
+
+    def finish(self, values: np.ndarray, plan: DecodePlan, inr) -> Signal:
+        return Signal(self.name, np.clip(values, 0.0, 1.0, out=values), dict(plan.info))
+
+    def error_map(self, reference: Signal, candidate: Signal, edges) -> Signal:
+        """Per-pixel error with the partition grid and each partition's PSNR (8-bit picture)."""
+        from inrcli import errormap
+
+        bits = reference.info.get("bit_depth", 8)
+        picture = errormap.render(quantize(reference.values, bits), quantize(candidate.values, bits),
+                                  2.0 ** bits - 1, edges)
+        return Signal(self.name, picture.astype(np.float32) / 255.0, {"bit_depth": 8})
 
     def metrics(self, reference: Signal, candidate: Signal, quick: bool = False) -> dict:
         """PSNR and SSIM on the integer pixel values at the reference's bit depth."""
@@ -168,6 +183,17 @@ def _to_float(array: np.ndarray) -> tuple[np.ndarray, int]:
 def _flatten_alpha(values: np.ndarray) -> np.ndarray:
     colour, alpha = values[..., :-1], values[..., -1:]
     return colour * alpha + (1.0 - alpha)
+
+
+def _tiff_pages(path: Path) -> int:
+    """Pages of a TIFF file (0 if tifffile cannot parse it; Pillow then reports the error)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tiff:
+            return len(tiff.pages)
+    except Exception:  # a damaged file: let the image reader name the problem
+        return 0
 
 
 def _png_bit_depth(path: Path) -> int:

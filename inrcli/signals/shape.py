@@ -21,9 +21,10 @@ import torch
 
 from inrcli.errors import InrFileError, SignalReadError, UsageError
 from inrcli.grid import Partitioning, sample_centres
-from inrcli.signals.base import Modality, Signal, first_line, require
+from inrcli.sampling import Sampler
+from inrcli.signals.base import (DecodePlan, MetricSpec, Preset, Signal, SignalKind, TrainingData, first_line,
+                                 require)
 
-MESH_EXTENSIONS = {"obj", "ply", "stl", "off", "glb", "gltf"}
 RESOLUTION = 128  # grid of the stored signal: IoU is measured on it and partitions are cut on it
 MARGIN = 1.05  # the mesh's largest half-extent maps to 1 / MARGIN
 POOL_POINTS = 1 << 20  # training points drawn once (half uniform, half near the surface)
@@ -33,15 +34,17 @@ FSCORE_THRESHOLD = 0.01  # of the bounding-box diagonal
 SPECK_SHARE = 0.01  # connected pieces with fewer faces than this share of the largest are dropped
 
 
-class ShapeModality(Modality):
+class ShapeKind(SignalKind):
     name = "shape"
-    ndim = 3
-    partition_size = 32  # on the 128³ grid: 4×4×4 partitions
-    first_w0 = 30.0
-    sample_fraction = 1.0  # share of the point pool per step, set by batch_points below
-    learning_rate = 1e-3
-    headline_metric = "iou"
-    global_width = 32
+    axes = 3
+    default_output = "ply"
+    # sample_fraction: the share of the point pool per step is set by PointSampler.batch_points
+    presets = {"*": Preset(lr=1e-3, sample_fraction=1.0)}
+    presets["lg-siren"] = presets["*"].with_model(partition_size=32, global_width=32)  # 4×4×4 on the 128³ grid
+    metric_specs = {"iou": MetricSpec("IoU"), "chamfer": MetricSpec("Chamfer", "", 6),
+                    "fscore": MetricSpec("F-score")}
+    encode_options = frozenset({"field"})
+    decode_options = frozenset({"scale", "resolution"})
 
     def read(self, path: Path, ext: str) -> Signal:
         mesh = load_mesh(path, ext)
@@ -61,6 +64,11 @@ class ShapeModality(Modality):
                 isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) for c in center)):
             raise InrFileError("shape metadata 'center' is not three finite numbers")
 
+    def prepare(self, signal: Signal, options: dict) -> Signal:
+        """``--field occupancy|sdf`` chooses the field the network learns."""
+        self.check_options(options, self.encode_options, "encodes")
+        return signal if options.get("field") is None else self.with_field(signal, options["field"])
+
     def with_field(self, signal: Signal, field: str) -> Signal:
         """The same shape as an ``occupancy`` or ``sdf`` field."""
         if field not in ("occupancy", "sdf"):
@@ -71,9 +79,9 @@ class ShapeModality(Modality):
         values = _field_on_grid(vertices, faces, signal.info["resolution"], field)
         return Signal(self.name, values, {**signal.info, "field": field}, attachments=signal.attachments)
 
-    def sampler(self, signal: Signal, targets, partitioning: Partitioning | None, fraction: float, seed: int):
+    def sampler(self, data: TrainingData):
         """Points in continuous space, not the grid: see :class:`PointSampler`."""
-        return PointSampler(signal, partitioning, seed)
+        return PointSampler(data.signal, data.partitioning, data.seed)
 
     def loss(self, signal: Signal) -> str:
         return "bce" if signal.info["field"] == "occupancy" else "l1"
@@ -88,25 +96,31 @@ class ShapeModality(Modality):
     def normalization(self, signal: Signal) -> tuple[float, float]:
         return 0.0, 1.0
 
-    def default_budget(self, shape: tuple[int, ...], channels: int) -> int:
+    def default_budget(self, signal: Signal) -> int:
         return 200_000
 
-    def output_shape(self, shape: tuple[int, ...], info: dict, request) -> tuple[tuple[int, ...], dict]:
-        if request.rate is not None or request.fps is not None or request.frames is not None or request.size:
-            raise UsageError("shape decodes take --resolution (or --scale)")
-        factor = request.scale if request.scale is not None else 1.0
-        if request.resolution is not None:
-            if request.resolution < 2:
+    def size_text(self, shape: tuple[int, ...]) -> str:
+        return f"{'×'.join(map(str, shape))} grid"
+
+    def plan_decode(self, description, options: dict) -> DecodePlan:
+        """``--resolution`` (samples per axis across the whole cube) or ``--scale`` of the stored grid."""
+        self.check_options(options, self.decode_options, "decodes")
+        factor = options.get("scale") if options.get("scale") is not None else 1.0
+        resolution = options.get("resolution")
+        if resolution is not None:
+            if resolution < 2:
                 raise UsageError("--resolution must be at least 2")  # too large ones fail the memory check
-            factor = request.resolution / info["resolution"]
+            factor = resolution / description.info["resolution"]
         if not factor > 0:
             raise UsageError("--scale must be positive")
-        return tuple(max(2, round(n * factor)) for n in shape), dict(info)
+        return DecodePlan(tuple(max(2, round(n * factor)) for n in description.shape), dict(description.info))
 
-    def finish(self, values: np.ndarray, info: dict) -> Signal:
-        if info["field"] == "occupancy":  # the network gives logits
+    def finish(self, values: np.ndarray, plan: DecodePlan, inr) -> Signal:
+        if plan.info["field"] == "occupancy":  # the network gives logits
             values = 1.0 / (1.0 + np.exp(-np.clip(values, -60, 60)))
-        return Signal(self.name, values.astype(np.float32, copy=False), dict(info))
+        # marching cubes places the surface in the window the file covers (a crop is a part of the cube)
+        window = [[2 * lo / n - 1, 2 * hi / n - 1] for (lo, hi), n in zip(inr.signal.window, inr.signal.full_shape)]
+        return Signal(self.name, values.astype(np.float32, copy=False), {**plan.info, "window_coords": window})
 
     def metrics(self, reference: Signal, candidate: Signal, quick: bool = False) -> dict:
         """Volumetric IoU on the reference's grid; Chamfer distance and F-score on surface samples."""
@@ -283,7 +297,7 @@ def _sample_surface(mesh, count: int, seed: int = 0) -> tuple[np.ndarray, np.nda
     return t[:, 0] + u[:, None] * (t[:, 1] - t[:, 0]) + v[:, None] * (t[:, 2] - t[:, 0]), face
 
 
-class PointSampler:
+class PointSampler(Sampler):
     """Training batches of points with their occupancy or clamped signed distance.
 
     A pool of ``POOL_POINTS`` points is labelled once: half uniform in the cube, half on the
@@ -338,6 +352,6 @@ class PointSampler:
             self.points = torch.cat([self.points, torch.from_numpy(points).float()])
             self.labels = torch.cat([self.labels, torch.from_numpy(labels).float()[:, None]])
 
-    def sample(self, generator: torch.Generator, step: int) -> tuple[torch.Tensor, torch.Tensor, None]:
+    def sample(self, generator: torch.Generator, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         picks = torch.stack([g[torch.randint(len(g), (self.per_group,), generator=generator)] for g in self.groups])
-        return self.points[picks], self.labels[picks], None
+        return self.points[picks], self.labels[picks]

@@ -7,32 +7,33 @@ Values are ``(frames, rows, columns, channels)`` floats in [0, 1]; frames are RG
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import numpy as np
 
-from inrcli import metrics
 from inrcli.errors import SignalReadError, UsageError
-from inrcli.signals.base import Modality, Signal, first_line, require, scaled_shape
-from inrcli.signals.image import ImageModality, quantize
+from inrcli.signals.base import (DecodePlan, MetricSpec, Preset, Signal, SignalKind, first_line, parse_size, require,
+                                 scaled_shape)
+from inrcli.signals.image import ImageKind, quantize
 
-FFMPEG_EXTENSIONS = {"mp4", "webm", "avi", "mov", "mkv", "m4v"}
 FRAME_EXTENSIONS = {"png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp"}
 CODECS = {"mp4": "libx264", "m4v": "libx264", "mov": "libx264", "mkv": "libx264", "avi": "mpeg4", "webm": "libvpx-vp9"}
 MAX_VALUES = 1_500_000_000  # frames × pixels × channels refused before reading (6 GB as float32)
 DEFAULT_FPS = 25.0
 
 
-class VideoModality(Modality):
+class VideoKind(SignalKind):
     name = "video"
-    ndim = 3
-    partition_size = (8, 32, 32)
-    first_w0 = 30.0
-    sample_fraction = 1 / 32
+    axes = 3
+    default_output = "mp4"
+    frame_kind = "image"
+    presets = {"*": Preset(lr=2e-3, sample_fraction=1 / 32)}
     # A global branch of 10% of the budget (width ~115 for realshort) costs most of every step:
     # width 32 trains 6× more steps in the same time (realshort, 300 s: 28.5 → 33.0 dB).
-    global_width = 32
+    presets["lg-siren"] = presets["*"].with_model(partition_size=(8, 32, 32), global_width=32)
+    metric_specs = {"psnr": MetricSpec("PSNR", "dB", 2), "ssim": MetricSpec("SSIM", "", 4),
+                    "worst_psnr": MetricSpec("worst-frame PSNR", "dB", 2)}
+    decode_options = frozenset({"scale", "size", "fps", "frames"})
 
     def read(self, path: Path, ext: str) -> Signal:
         try:
@@ -69,36 +70,50 @@ class VideoModality(Modality):
     def normalization(self, signal: Signal) -> tuple[float, float]:
         return 0.5, 0.5
 
-    def default_budget(self, shape: tuple[int, ...], channels: int) -> int:
+    def default_budget(self, signal: Signal) -> int:
         """0.15 parameters per pixel of the whole clip, between 20k and 1M."""
-        return int(min(1_000_000, max(20_000, 0.15 * math.prod(shape))))
+        return int(min(1_000_000, max(20_000, 0.15 * math.prod(signal.shape))))
 
-    def output_shape(self, shape: tuple[int, ...], info: dict, request) -> tuple[tuple[int, ...], dict]:
-        if request.rate is not None or request.resolution is not None:
-            raise UsageError("video decodes take --scale/--size and --fps/--frames")
-        if request.fps is not None and request.frames is not None:
+    def size_text(self, shape: tuple[int, ...]) -> str:
+        return f"{shape[0]} frames of {shape[2]}×{shape[1]}"
+
+    def rate_fields(self, info: dict) -> dict:
+        return {"fps": info["fps"]}
+
+    def rate_text(self, info: dict) -> str:
+        return f" at {info['fps']:.3g} fps"
+
+    def plan_decode(self, description, options: dict) -> DecodePlan:
+        """Pictures by ``--scale``/``--size``, time by ``--fps`` or ``--frames`` (same duration)."""
+        self.check_options(options, self.decode_options, "decodes")
+        fps_asked, frames_asked = options.get("fps"), options.get("frames")
+        if fps_asked is not None and frames_asked is not None:
             raise UsageError("give --fps or --frames, not both")
-        rows, cols = scaled_shape(shape[1:], request.scale, request.size)
+        shape, info = description.shape, description.info
+        rows, cols = scaled_shape(shape[1:], options.get("scale"), parse_size(options.get("size"), 2))
         fps = float(info.get("fps", DEFAULT_FPS))
-        if request.frames is not None:
-            count = request.frames
-        elif request.fps is not None:
-            if not 0 < request.fps <= 1000:
+        if frames_asked is not None:
+            count = frames_asked
+        elif fps_asked is not None:
+            if not 0 < fps_asked <= 1000:
                 raise UsageError("--fps must be in (0, 1000]")
-            count = max(1, round(shape[0] * request.fps / fps))
+            count = max(1, round(shape[0] * fps_asked / fps))
         else:
             count = shape[0]
         if count < 1:
             raise UsageError("--frames must be positive")
-        out_fps = request.fps if request.fps is not None else fps * count / shape[0]  # same duration
-        return (count, rows, cols), {**info, "fps": float(out_fps)}
+        out_fps = fps_asked if fps_asked is not None else fps * count / shape[0]  # same duration
+        return DecodePlan((count, rows, cols), {**info, "fps": float(out_fps)})
 
-    def finish(self, values: np.ndarray, info: dict) -> Signal:
-        return Signal(self.name, np.clip(values, 0.0, 1.0, out=values), dict(info))
+    def finish(self, values: np.ndarray, plan: DecodePlan, inr) -> Signal:
+        return Signal(self.name, np.clip(values, 0.0, 1.0, out=values), dict(plan.info))
+
+    def frames(self, signal: Signal) -> list[Signal]:
+        return [Signal("image", frame, {"bit_depth": 8}) for frame in signal.values]
 
     def metrics(self, reference: Signal, candidate: Signal, quick: bool = False) -> dict:
         """Per-frame PSNR and SSIM of the 8-bit frames (as for images); mean and worst frame."""
-        image = ImageModality()
+        image = ImageKind()
         scores = [image.metrics(Signal("image", r, reference.info), Signal("image", c, candidate.info))
                   for r, c in zip(reference.values, candidate.values)]
         psnrs = np.array([s["psnr"] for s in scores])
@@ -108,24 +123,6 @@ class VideoModality(Modality):
                 "worst_frame": worst, "worst_psnr": round(float(psnrs[worst]), 4), "frames": len(scores),
                 "convention": "mean over frames of the image PSNR (8-bit, peak 255) and SSIM "
                               "(Gaussian 11, σ 1.5, mean over channels); worst frame by PSNR"}
-
-
-def frame_pattern(target: str) -> bool:
-    """Whether an output name is a printf-style frame pattern such as ``frames/%04d.png``."""
-    return re.search(r"%0?\d*d", target) is not None
-
-
-def write_frames(signal: Signal, pattern: str, options: dict, write_one) -> list[str]:
-    """Write every frame through ``write_one(image_signal, name)``; returns the names."""
-    ext = Path(pattern).suffix.lower().lstrip(".")
-    if ext not in FRAME_EXTENSIONS:
-        raise UsageError(f"frame pattern {pattern!r} needs an image extension ({', '.join(sorted(FRAME_EXTENSIONS))})")
-    names = []
-    for index, frame in enumerate(signal.values):
-        name = pattern % index
-        write_one(Signal("image", frame, {"bit_depth": 8}), name)
-        names.append(name)
-    return names
 
 
 def _read_ffmpeg(path: Path) -> tuple[np.ndarray, float]:
@@ -156,7 +153,7 @@ def _read_frame_folder(path: Path) -> np.ndarray:
     files = sorted(p for p in path.iterdir() if p.suffix.lower().lstrip(".") in FRAME_EXTENSIONS)
     if not files:
         raise SignalReadError(f"{path}: no image frames ({', '.join(sorted(FRAME_EXTENSIONS))}) in this folder")
-    image = ImageModality()
+    image = ImageKind()
     frames = [quantize(image.read(f, f.suffix.lower().lstrip(".")).values, 8) for f in files]
     shapes = {f.shape for f in frames}
     if len(shapes) != 1:

@@ -1,0 +1,67 @@
+"""What every architecture provides, and the optional capability of partitioned ones.
+
+An architecture is an ``nn.Module`` subclass with:
+
+* ``name`` — its registry name; ``Config`` — a frozen dataclass with ``to_dict`` /
+  ``from_dict`` (checked, for untrusted files) / ``param_count``, which is what the file stores
+  and what rebuilds the model;
+* ``for_budget(in_dim, out_dim, budget, hints)`` — the largest model within ``budget``
+  parameters, from :class:`ModelHints` (the signal's grid, frequencies, architecture options);
+* ``forward(coords (B, n, in_dim), slots (B,) | None) -> (B, n, out_dim)``;
+* ``out_dim`` and ``param_count()``.
+
+Architectures whose parameters split into one local network per partition of the signal's grid
+also subclass :class:`Partitioned`: they can be cropped, and decoding blends their partitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from inrcli.errors import UsageError
+from inrcli.grid import Partitioning, Range
+
+
+@dataclass(frozen=True)
+class ModelHints:
+    """What an architecture may use to size itself for one signal."""
+
+    first_w0: float = 30.0
+    """Frequency factor of the first layer (the signal's kind chooses it)."""
+    w0: float = 30.0
+    """Frequency factor of the hidden layers."""
+    grid_shape: tuple[int, ...] | None = None
+    """Samples per axis of the signal's grid, or None where samples lie on no grid (graphs)."""
+    options: dict = field(default_factory=dict)
+    """Architecture options: the kind's preset, overridden by the user's flags."""
+    user_options: frozenset[str] = frozenset()
+    """Which of ``options`` the user set (an option the architecture lacks is then an error)."""
+
+    def check_options(self, arch: str, accepted: frozenset[str]) -> None:
+        """Refuse a user's option that ``arch`` does not have."""
+        for name in sorted(self.user_options - accepted):
+            raise UsageError(f"--{name.replace('_', '-')} does not apply to {arch}")
+
+
+class Partitioned:
+    """Capability of an architecture with one local network per partition of the signal's grid."""
+
+    @property
+    def partitioning(self) -> Partitioning:
+        raise NotImplementedError
+
+    def crop(self, region: tuple[Range, ...]):
+        """A new model holding only the partitions in ``region`` (absolute grid indices)."""
+        raise NotImplementedError
+
+
+def partitioning_of(model) -> Partitioning | None:
+    """The partition grid of a partitioned model, None for any other."""
+    return model.partitioning if isinstance(model, Partitioned) else None
+
+
+def mlp_param_count(in_dim: int, width: int, hidden_layers: int, out_dim: int | None = None) -> int:
+    """Parameters of a first layer ``in_dim → width``, ``hidden_layers`` layers ``width → width``
+    and, with ``out_dim``, a linear head ``width → out_dim`` (weights and biases)."""
+    body = (in_dim * width + width) + hidden_layers * (width * width + width)
+    return body + (0 if out_dim is None else width * out_dim + out_dim)

@@ -1,0 +1,110 @@
+"""What the CLI shows: progress bars on stderr (rich), JSON on stdout, and the text of ``inr info``."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+class EncodeProgress:
+    """Training: step, running score, time left.  Started on the first step, so set-up errors
+    print no bar; updated at most ten times a second."""
+
+    def __init__(self, console: Console, enabled: bool):
+        self.enabled = enabled
+        self.progress = Progress(TextColumn("encoding"), BarColumn(), TextColumn("step {task.fields[step]}"),
+                                 TextColumn("{task.fields[psnr]}"), TimeElapsedColumn(),
+                                 TextColumn("left {task.fields[left]}"), console=console, transient=False)
+        self.task = None
+        self.final = None
+        self.last = 0.0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.task is not None:
+            if self.final is not None and exc[0] is None:
+                self._show(self.final)
+            self.progress.stop()
+
+    def update(self, info) -> None:
+        """Called after every step with a :class:`~inrcli.train.StepInfo`."""
+        if not self.enabled:
+            return
+        self.final = info
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("encode", total=None, step="0", psnr="…", left="…")
+        now = time.monotonic()
+        if now - self.last >= 0.1:
+            self.last = now
+            self._show(info)
+
+    def _show(self, info) -> None:
+        left = "…" if info.remaining is None else f"{max(info.remaining, 0):.0f}s"
+        score = f"{info.score:.2f} dB" if info.score_name == "PSNR" else f"{info.score:.4f}"
+        self.progress.update(self.task, completed=info.step, total=info.planned_steps,
+                             step=f"{info.step}/{info.planned_steps}", psnr=f"{info.score_name} {score}", left=left)
+
+
+class DecodeProgress:
+    """Decoding: share of the output's samples evaluated."""
+
+    def __init__(self, console: Console, enabled: bool):
+        self.enabled = enabled
+        self.progress = Progress(TextColumn("decoding"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                                 TimeElapsedColumn(), console=console)
+        self.task = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.task is not None:
+            self.progress.stop()
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("decode", total=total)
+        self.progress.update(self.task, completed=done, total=total)
+
+
+def emit_json(data: dict) -> None:
+    sys.stdout.write(json.dumps(data, allow_nan=False, default=_json_default) + "\n")
+    sys.stdout.flush()
+
+
+def _json_default(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+def param_text(counts: dict[str, int]) -> str:
+    """``total = part + part (n per partition)`` from a model's parameter counts."""
+    parts = [f"{name} {value:,}" for name, value in counts.items() if name != "total" and not name.startswith("per_")]
+    each = [f"{value:,} {name[4:].replace('_', ' ')}" for name, value in counts.items() if name.startswith("per_")]
+    return (f"{counts['total']:,}" + (" = " + " + ".join(parts) if parts else "")
+            + (f" ({', '.join(each)})" if each else ""))
+
+
+def training_text(record: dict, kind) -> str:
+    """Steps, final score, why it stopped, seed: from a file's training record."""
+    headline, spec = kind.headline, kind.metric_specs[kind.headline]
+    value = record.get(headline)
+    quality = spec.text(value) if isinstance(value, (int, float)) else "quality n/a"
+    held = record.get(f"holdout_{headline}")
+    if isinstance(held, (int, float)):
+        quality += f" (held out: {spec.text(held)})"
+    took = f" in {record['seconds']} s" if "seconds" in record else ""  # files before 0.2 stored the time
+    return (f"{record.get('steps')} steps{took}, {quality}, stopped by {record.get('stopped_by')}, "
+            f"seed {record.get('seed')}")
