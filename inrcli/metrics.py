@@ -34,12 +34,6 @@ def ssim(reference: np.ndarray, candidate: np.ndarray, data_range: float) -> flo
                           for c in range(reference.shape[-1])]))
 
 
-def ssim_map(reference: np.ndarray, candidate: np.ndarray, data_range: float) -> np.ndarray:
-    """SSIM at every pixel whose window lies inside the image: ``(H-10, W-10)`` float64."""
-    return _ssim_channel_map(torch.from_numpy(reference.astype(np.float64)),
-                             torch.from_numpy(candidate.astype(np.float64)), data_range).numpy()
-
-
 def _ssim_channel(reference: np.ndarray, candidate: np.ndarray, data_range: float) -> float:
     return float(_ssim_channel_map(torch.from_numpy(reference.astype(np.float64)),
                                    torch.from_numpy(candidate.astype(np.float64)), data_range).mean())

@@ -92,7 +92,7 @@ def _json_default(value):
 def param_text(counts: dict[str, int]) -> str:
     """``total = part + part (n per partition)`` from a model's parameter counts."""
     parts = [f"{name} {value:,}" for name, value in counts.items() if name != "total" and not name.startswith("per_")]
-    each = [f"{value:,} {name[4:].replace('_', ' ')}" for name, value in counts.items() if name.startswith("per_")]
+    each = [f"{value:,} {name.replace('_', ' ')}" for name, value in counts.items() if name.startswith("per_")]
     return (f"{counts['total']:,}" + (" = " + " + ".join(parts) if parts else "")
             + (f" ({', '.join(each)})" if each else ""))
 

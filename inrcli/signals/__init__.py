@@ -28,6 +28,7 @@ KINDS = {
     "video": "inrcli.signals.video:VideoKind",
     "shape": "inrcli.signals.shape:ShapeKind",
     "graph": "inrcli.signals.graph:GraphKind",
+    "volume": "inrcli.signals.volume:VolumeKind",
 }
 
 _IMAGE = ("png", "jpg", "jpeg", "bmp", "webp")
@@ -37,22 +38,25 @@ _MESH = ("obj", "ply", "stl", "off", "glb")
 
 READERS: dict[str, tuple[str, ...]] = {
     **{ext: ("image",) for ext in _IMAGE},
-    "tif": ("image",), "tiff": ("image",),
+    "tif": ("image", "volume"), "tiff": ("image", "volume"),
     **{ext: ("audio",) for ext in _AUDIO},
     **{ext: ("video",) for ext in _VIDEO},
     **{ext: ("shape", "graph") for ext in _MESH},
     "npz": ("graph",),
+    "npy": ("volume",),
+    "nii": ("volume",), "nii.gz": ("volume",),
     "folder": ("video",),
 }
 
 WRITERS: dict[str, tuple[str, ...]] = {
     **{ext: ("image",) for ext in _IMAGE},
-    "tif": ("image",), "tiff": ("image",),
+    "tif": ("image", "volume"), "tiff": ("image", "volume"),
     **{ext: ("audio",) for ext in _AUDIO},
     **{ext: ("video",) for ext in _VIDEO},
     **{ext: ("shape", "graph") for ext in _MESH},
     "npz": ("graph",),
-    "npy": ("shape",),
+    "npy": ("shape", "volume"),
+    "nii": ("volume",), "nii.gz": ("volume",),
 }
 
 INR_EXTENSIONS = ("safetensors", "inr")
