@@ -1,5 +1,4 @@
 import math
-import time
 
 import pytest
 import torch
@@ -80,52 +79,3 @@ def test_slots_none_means_row_b_is_slot_b():
     model, part = build("lg-siren")
     coords = torch.rand(part.num_slots, 7, 2) * 2 - 1
     assert torch.allclose(model(coords), model(coords, torch.arange(part.num_slots)))
-
-
-def test_full_batches_visit_every_sample_of_every_partition():
-    part = Partitioning.even((7, 6), (2, 2))  # uneven partitions: 3 or 4 rows
-    values = torch.arange(42, dtype=torch.float32).reshape(7, 6, 1)
-    sampler = GridSampler(values, part, 1.0)
-    first = sampler.sample(torch.Generator().manual_seed(0), 0)
-    second = sampler.sample(torch.Generator().manual_seed(1), 1)
-    assert torch.equal(first[1], second[1])  # no randomness
-    assert set(first[1].flatten().tolist()) == set(range(42))
-
-
-def test_partition_samples_are_visited_once_per_epoch():
-    part = Partitioning.even((8, 12), (2, 3))  # 4×4 partitions of 16 samples
-    values = torch.arange(96, dtype=torch.float32).reshape(8, 12, 1)
-    sampler = GridSampler(values, part, 0.25)
-    sampler.per_slot, sampler.steps_per_epoch = 4, 4  # force 4 steps of 4 samples per 16-sample partition
-    generator = torch.Generator().manual_seed(0)
-    epoch = torch.cat([sampler.sample(generator, step)[1] for step in range(4)], dim=1)  # (S, 16, 1)
-    for row in range(part.num_slots):
-        seen = epoch[row].flatten().tolist()
-        assert len(set(seen)) == 16  # every sample of the partition exactly once
-    again = GridSampler(values, part, 0.25)
-    again.per_slot, again.steps_per_epoch = 4, 4
-    assert torch.equal(again.sample(torch.Generator().manual_seed(5), 2)[1], sampler.sample(generator, 2)[1])
-
-
-class SlowingSampler:
-    """A GridSampler that gets 20× slower after its first 30 steps, as on a machine that turns busy."""
-
-    def __init__(self, inner: GridSampler):
-        self.inner = inner
-
-    def sample(self, generator, step):
-        if step >= 30:
-            time.sleep(0.02)
-        return self.inner.sample(generator, step)
-
-
-def test_a_time_budget_ends_on_a_decayed_learning_rate_even_if_steps_slow_down():
-    torch.manual_seed(0)
-    model, part = build("lg-siren")
-    target = torch.rand(16, 16, 3) * 2 - 1
-    seen = []
-    record = fit(model, SlowingSampler(GridSampler(target, part, 0.5)), TrainConfig(seconds=1.5, lr=1e-3),
-                 on_step=seen.append)
-    assert record.stopped_by == "seconds"
-    assert seen[-1].lr < 0.05 * 1e-3  # the cosine followed the clock, not the early step rate
-    assert seen[len(seen) // 2].lr > 0.3 * 1e-3
