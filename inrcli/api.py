@@ -16,10 +16,13 @@ import torch
 from inrcli import __version__
 from inrcli.checkpoint import Checkpoint, fingerprint
 from inrcli.errors import UsageError
+from inrcli import fileformat
+from inrcli.errors import InrFileError
+from inrcli.files import STDIO, input_path, read_head
 from inrcli.fileformat import STORAGE_DTYPES, InrFile, SignalDescription
 from inrcli.grid import parse_ranges
 from inrcli.models import MODELS, ModelHints, is_croppable, model_class, partitioning_of
-from inrcli.signals import DecodePlan, Signal, signal_kind
+from inrcli.signals import INR_EXTENSIONS, DecodePlan, Signal, resolve_format, signal_kind, sniff
 from inrcli.signals.base import SignalKind, TrainingData
 from inrcli.train import StepInfo, TrainConfig, fit
 
@@ -90,6 +93,27 @@ def kind_of(inr_or_signal: InrFile | Signal | str) -> SignalKind:
     """The signal kind of a file, a signal or a kind name."""
     name = inr_or_signal if isinstance(inr_or_signal, str) else inr_or_signal.modality
     return signal_kind(name)
+
+
+def load(source: str) -> InrFile:
+    """Read an INR file (or ``-``) and validate it; errors name the file."""
+    name = "stdin" if source == STDIO else source
+    with input_path(source, "safetensors") as path:
+        kind = sniff(read_head(path))
+        if kind not in (None, "safetensors"):
+            raise InrFileError(f"{name} is a {kind} file, not an INR file (.safetensors made by inr encode)")
+        try:
+            return fileformat.load(path)
+        except InrFileError as exc:
+            raise InrFileError(f"{name}: {exc}") from None
+
+
+def is_inr_file(source: str) -> bool:
+    """Whether ``source`` names an INR file (by its ending or, failing that, its bytes)."""
+    if source == STDIO:
+        return False
+    with input_path(source) as path:
+        return resolve_format(path, source, None) in INR_EXTENSIONS
 
 
 def build_model(signal: Signal, options: EncodeOptions) -> torch.nn.Module:
@@ -308,4 +332,5 @@ def _check_device(device: str) -> None:
 
 
 __all__ = ["Comparison", "DEFAULT_STEPS", "EncodeOptions", "build_model", "compare", "crop", "decode", "describe",
-           "encode", "encode_summary", "error_map", "evaluate", "kind_of", "plan_decode", "score"]
+           "encode", "encode_summary", "error_map", "evaluate", "is_inr_file", "kind_of", "load", "plan_decode",
+           "score"]

@@ -28,7 +28,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from inrcli.errors import InrFileError
+from inrcli.errors import InrFileError, UsageError
 from inrcli.fileformat import MAX_WEIGHT, read_header
 
 FORMAT = "inr-checkpoint"
@@ -190,3 +190,13 @@ def _progress(text: object) -> Progress:
                                          or not 0 <= progress.ema_mse < 1e30):
         raise InrFileError("checkpoint progress record is malformed")
     return progress
+
+
+def check_checkpoint_path(checkpoint: str, others: tuple[str, ...]) -> None:
+    """Refuse a checkpoint path that is stdin/stdout, a directory, nowhere, or one of ``others``."""
+    path = Path(checkpoint)
+    if checkpoint == "-" or path.is_dir() or not path.resolve().parent.is_dir():
+        raise UsageError(f"--checkpoint {checkpoint}: name a file in an existing directory")
+    for other in others:
+        if other != "-" and path.resolve() == Path(other).resolve():
+            raise UsageError(f"--checkpoint {checkpoint}: must differ from the input and the output")

@@ -15,10 +15,13 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from inrcli import __version__, api, fileformat, signals
-from inrcli.errors import InrError, InrFileError, Terminated, UsageError
-from inrcli.files import STDIO, check_target, input_path, read_head
-from inrcli.render import DecodeProgress, EncodeProgress, emit_json, param_text, training_text
+from inrcli import __version__, api, batch, fileformat, signals
+from inrcli.errors import InrError, Terminated, UsageError
+from inrcli.checkpoint import check_checkpoint_path
+from inrcli.files import STDIO, check_target
+from inrcli.render import (DecodeProgress, EncodeProgress, FilesProgress, emit_json, encode_line, param_text,
+                           training_text)
+from inrcli.threads import apply_threads, choose_threads
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Turn signals into implicit neural representations (.safetensors) and back.")
@@ -95,31 +98,11 @@ def _default_output(source: str, ext: str, suffix: str = "") -> str:
     return str(path.with_name(path.stem + suffix + f".{ext}"))
 
 
-def load_inr(source: str) -> fileformat.InrFile:
-    """Read an INR file (or ``-``) and validate it; errors name the file."""
-    name = "stdin" if source == STDIO else source
-    with input_path(source, "safetensors") as path:
-        kind = signals.sniff(read_head(path))
-        if kind not in (None, "safetensors"):
-            raise InrFileError(f"{name} is a {kind} file, not an INR file (.safetensors made by inr encode)")
-        try:
-            return fileformat.load(path)
-        except InrFileError as exc:
-            raise InrFileError(f"{name}: {exc}") from None
-
-
-def _is_inr(source: str) -> bool:
-    if source == STDIO:
-        return False
-    with input_path(source) as path:
-        return signals.resolve_format(path, source, None) in signals.INR_EXTENSIONS
-
-
 @app.command()
 @command
 def encode(
-    input: Annotated[str, typer.Argument(help="Signal file to encode, or - for stdin.")],
-    output: Annotated[Optional[str], typer.Option("-o", "--output", help="Output .safetensors (default: INPUT with .safetensors; - for stdout).")] = None,
+    inputs: Annotated[list[str], typer.Argument(help="Signal files to encode; - for stdin (one input only).")],
+    output: Annotated[Optional[str], typer.Option("-o", "--output", help="Output .safetensors (default: INPUT with .safetensors; - for stdout); a directory for several inputs.")] = None,
     arch: Annotated[Optional[str], typer.Option(help="Architecture: lg-siren (croppable; the default) or siren (the default for graphs).")] = None,
     partitions: Annotated[str, typer.Option(help="Partition grid, rows first (e.g. 16,16), or auto (~32 px each).")] = "auto",
     params: Annotated[Optional[int], typer.Option(help="Parameter budget (default grows with the signal: ~200k for 512×512).")] = None,
@@ -140,13 +123,13 @@ def encode(
     holdout: Annotated[Optional[float], typer.Option(help="Graphs: share of nodes left out of training; their R² is reported.")] = None,
     as_kind: Annotated[Optional[str], typer.Option("--modality", help="Read the input as this kind of signal (e.g. graph for a PLY whose vertices carry values).")] = None,
     input_format: Annotated[Optional[str], typer.Option("--format", help="Input format when the name does not say (e.g. png for stdin).")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="With several inputs: files encoded at once, each in a process of its own.")] = 1,
+    threads: Annotated[Optional[int], typer.Option(help="Compute threads per process (default: the usable cores that are idle, shared among --jobs; or INR_THREADS / OMP_NUM_THREADS).")] = None,
     force: Force = False,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
-    """Fit an INR to a signal and save it as .safetensors."""
-    output = output or _default_output(input, "safetensors")
-    _check_json_stdout(output, as_json)
+    """Fit an INR to each signal and save it as .safetensors."""
     options = api.EncodeOptions(
         arch=arch, params=params, steps=steps, seconds=seconds, target_psnr=target_psnr, lr=lr, seed=seed,
         device=device, dtype=dtype, sample_fraction=sample_fraction, constant_lr=constant_lr, checkpoint=checkpoint,
@@ -155,10 +138,16 @@ def encode(
                        "global_width": global_width},
         kind_options={"field": field, "k": k, "holdout": holdout})
     options.check()
+    if len(inputs) > 1 or (output is not None and Path(output).is_dir()):
+        return _encode_many(inputs, output, options, jobs, threads, (input_format, as_kind), force, quiet, as_json)
+    input = inputs[0]
+    output = output or _default_output(input, "safetensors")
+    _check_json_stdout(output, as_json)
     if checkpoint is not None:
-        _check_checkpoint_path(checkpoint, (input, output))
+        check_checkpoint_path(checkpoint, (input, output))
     check_target(output, force, (input,))
     signal = signals.read_signal(input, input_format, as_kind)
+    apply_threads(choose_threads(threads))
     try:
         with EncodeProgress(err, enabled=not quiet) as bar:
             inr = api.encode(signal, options, on_step=bar.update)
@@ -174,19 +163,40 @@ def encode(
     if as_json:
         emit_json(summary)
     if not quiet:
-        headline = api.kind_of(inr).headline
-        quality = api.kind_of(inr).metric_specs[headline].text(summary[headline])
-        err.print(f"{input} → {output}: {summary['params']:,} params, {summary['steps']} steps in "
-                  f"{summary['seconds']:.1f} s, {quality}, {size:,} bytes", markup=False)
+        err.print(encode_line(summary, api.kind_of(inr)), markup=False)
 
 
-def _check_checkpoint_path(checkpoint: str, others: tuple[str, ...]) -> None:
-    path = Path(checkpoint)
-    if checkpoint == STDIO or path.is_dir() or not path.resolve().parent.is_dir():
-        raise UsageError(f"--checkpoint {checkpoint}: name a file in an existing directory")
-    for other in others:
-        if other != STDIO and path.resolve() == Path(other).resolve():
-            raise UsageError(f"--checkpoint {checkpoint}: must differ from the input and the output")
+def _encode_many(inputs: list[str], output: Optional[str], options, jobs: int, threads: Optional[int],
+                 reading: tuple, force: bool, quiet: bool, as_json: bool) -> None:
+    """Several inputs into the directory ``output``: one result (and JSON line) per file; a file
+    that fails is reported and the others go on; the exit code says whether any failed."""
+    if output is None:
+        raise UsageError("with several inputs, name an output directory with -o")
+    if options.checkpoint is not None:
+        raise UsageError("--checkpoint takes one input")
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    planned = batch.plan_jobs(inputs, output, *reading)
+    for job in planned:  # before any work: an existing output would be found only at the end
+        check_target(job.output, force, (job.input,))
+    workers = min(jobs, len(planned))
+
+    def report(result: dict) -> None:
+        bar.advance()
+        if as_json:
+            emit_json(result)
+        if result["status"] != "ok":
+            err.print(f"inr: error: {result['input']}: {result['error']}", markup=False, soft_wrap=True)
+        elif not quiet:
+            err.print(encode_line(result, api.kind_of(result["modality"])), markup=False)
+
+    with FilesProgress(err, len(planned), enabled=not quiet) as bar:
+        results = batch.encode_many(planned, options, force, workers, choose_threads(threads, workers), report)
+    failed = sum(result["status"] != "ok" for result in results)
+    if not quiet:
+        err.print(f"{len(results) - failed} of {len(results)} files encoded", markup=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -213,7 +223,7 @@ def decode(
     """Decode an INR to a signal at any resolution."""
     write_options = {"bit_depth": bit_depth, "quality": quality, "keep_specks": keep_specks}
     signals.check_write_options(write_options)
-    inr = load_inr(model)
+    inr = api.load(model)
     output = output or _default_output(model, api.kind_of(inr).default_output)
     _check_json_stdout(output, as_json)
     signals.output_format(inr.modality, output, out_format)  # refuse before decoding
@@ -249,7 +259,7 @@ def crop(
     output = output or _default_output(model, "safetensors", "_crop")
     _check_json_stdout(output, as_json)
     check_target(output, force, (model,))
-    inr = load_inr(model)
+    inr = api.load(model)
     cropped = api.crop(inr, region)
     size = fileformat.save_to(cropped, output, force, (model,))
     described = api.describe(cropped)
@@ -273,7 +283,7 @@ def evaluate(
 ) -> None:
     """Compare a candidate with a reference: PSNR and SSIM for images, the kind's own scores for others."""
     ref = signals.read_signal(reference)
-    inr = load_inr(candidate) if _is_inr(candidate) else None
+    inr = api.load(candidate) if api.is_inr_file(candidate) else None
     if error_map is not None:
         check_target(error_map, force, (reference, candidate))
     comparison = api.compare(ref, inr if inr is not None else signals.read_signal(candidate))
@@ -297,7 +307,7 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print the description as JSON.")] = False,
 ) -> None:
     """Describe an INR file: kind of signal, architecture, partitions, parameters, training record."""
-    inr = load_inr(model)
+    inr = api.load(model)
     data = api.describe(inr)
     if as_json:
         emit_json(data)

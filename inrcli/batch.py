@@ -1,0 +1,119 @@
+"""Encoding many signal files in one command, in worker processes.
+
+Each file is read, encoded and written by itself: a failure is that file's result, not the
+end of the run.  With several workers each is a separate process with its own few threads
+(by default the usable cores shared among them), which on a shared machine gives more total
+throughput than one process with many threads (bench/RESULTS.md, "Contention").  Workers ignore
+Ctrl-C (the parent decides) and turn SIGTERM into the usual clean interrupt, so an interrupted
+run leaves no temporary files.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from inrcli.errors import InrError, Terminated, UsageError
+from inrcli.signals import format_of
+
+
+@dataclass(frozen=True)
+class EncodeJob:
+    """One file of a many-file encode."""
+
+    input: str
+    output: str
+    fmt: str | None = None
+    as_kind: str | None = None
+
+
+def plan_jobs(inputs: list[str], out_dir: str, fmt: str | None, as_kind: str | None) -> list[EncodeJob]:
+    """``OUTDIR/<name>.safetensors`` for every input; refused if two inputs would share an output."""
+    if "-" in inputs:
+        raise UsageError("standard input (-) cannot be one of several inputs")
+    folder = Path(out_dir)
+    if not folder.is_dir():
+        raise UsageError(f"-o {out_dir}: with several inputs, -o names an existing directory")
+    jobs, seen = [], {}
+    for source in inputs:
+        name = Path(source).name
+        ext = format_of(name)
+        stem = name[:-len(ext) - 1] if ext and name.lower().endswith("." + ext) else name
+        target = str(folder / f"{stem}.safetensors")
+        if target in seen:
+            raise UsageError(f"{seen[target]} and {source} would both be written to {target}")
+        seen[target] = source
+        jobs.append(EncodeJob(source, target, fmt, as_kind))
+    return jobs
+
+
+def encode_file(job: EncodeJob, options, force: bool) -> dict:
+    """Read, encode and save one file; the summary ``inr encode --json`` prints for it."""
+    from inrcli import api, fileformat
+    from inrcli.signals import read_signal
+
+    signal_ = read_signal(job.input, job.fmt, job.as_kind)
+    inr = api.encode(signal_, options)
+    size = fileformat.save_to(inr, job.output, force, (job.input,))
+    return {"output": job.output, "input": job.input, **api.encode_summary(inr), "bytes": size}
+
+
+def _attempt(job: EncodeJob, options, force: bool) -> dict:
+    """:func:`encode_file` with its failure as the result: ``status`` is ``ok`` or ``failed``."""
+    try:
+        return {**encode_file(job, options, force), "status": "ok"}
+    except InrError as exc:
+        return {"input": job.input, "output": job.output, "status": "failed", "error": str(exc)}
+    except MemoryError:
+        return {"input": job.input, "output": job.output, "status": "failed", "error": "out of memory"}
+    except Exception as exc:  # one broken file must not end the other files' run
+        return {"input": job.input, "output": job.output, "status": "failed",
+                "error": f"internal error: {type(exc).__name__}: {exc}"}
+
+
+def _start_worker(threads: int) -> None:
+    from inrcli.threads import apply_threads
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _terminate)
+    apply_threads(threads)
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
+def _run_in_worker(arguments: tuple) -> dict:
+    return _attempt(*arguments)
+
+
+def encode_many(jobs: list[EncodeJob], options, force: bool, workers: int, threads: int,
+                on_result: Callable[[dict], None]) -> list[dict]:
+    """Encode every job with ``workers`` processes of ``threads`` threads; ``on_result`` hears of
+    each file as it finishes.  Returns the results in the order of ``jobs``."""
+    results: dict[str, dict] = {}
+    for result in _results(jobs, options, force, workers, threads):
+        results[result["input"]] = result
+        on_result(result)
+    return [results[job.input] for job in jobs]
+
+
+def _results(jobs: list[EncodeJob], options, force: bool, workers: int, threads: int) -> Iterator[dict]:
+    if workers <= 1:  # in this process: no second start-up of torch
+        from inrcli.threads import apply_threads
+
+        apply_threads(threads)
+        for job in jobs:
+            yield _attempt(job, options, force)
+        return
+    # spawn, not fork: a forked copy of a process that has started torch's thread pools can hang
+    pool = multiprocessing.get_context("spawn").Pool(min(workers, len(jobs)), _start_worker, (threads,))
+    try:
+        yield from pool.imap_unordered(_run_in_worker, [(job, options, force) for job in jobs])
+        pool.close()
+    finally:
+        pool.terminate()  # on an interrupt: SIGTERM, which the workers turn into a clean exit
+        pool.join()
