@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from inrcli import __version__
+from inrcli import DEFAULT_STEPS, __version__
 from inrcli.checkpoint import Checkpoint, fingerprint
 from inrcli.errors import UsageError
 from inrcli import fileformat
@@ -26,7 +26,7 @@ from inrcli.signals import INR_EXTENSIONS, DecodePlan, Signal, resolve_format, s
 from inrcli.signals.base import SignalKind, TrainingData
 from inrcli.train import StepInfo, TrainConfig, fit
 
-DEFAULT_STEPS = 2000
+STARVED_SHARE = 0.1  # a --seconds run with fewer steps than this share of DEFAULT_STEPS is warned about
 
 
 @dataclass
@@ -309,11 +309,24 @@ def encode_summary(inr: InrFile) -> dict:
     """The headline facts of a fresh encode, as plain data."""
     partitioning = partitioning_of(inr.model)
     headline = kind_of(inr).headline
-    return {"modality": inr.modality, "arch": inr.arch, "params": inr.model.param_count()["total"],
-            "steps": inr.training["steps"], "seconds": round(inr.elapsed or 0.0, 3),
-            headline: inr.training[headline], "partitions": None if partitioning is None else list(partitioning.grid),
-            **{key: value for key, value in inr.training.items() if key.startswith("holdout_")},
-            "stopped_by": inr.training["stopped_by"]}
+    summary = {"modality": inr.modality, "arch": inr.arch, "params": inr.model.param_count()["total"],
+               "steps": inr.training["steps"], "seconds": round(inr.elapsed or 0.0, 3),
+               headline: inr.training[headline], "partitions": None if partitioning is None else list(partitioning.grid),
+               **{key: value for key, value in inr.training.items() if key.startswith("holdout_")},
+               "stopped_by": inr.training["stopped_by"]}
+    warning = starved_warning(inr.training)
+    return summary | ({"warning": warning} if warning else {})
+
+
+def starved_warning(training: dict) -> str | None:
+    """A warning when a time budget ended after too few steps for a usable result (a busy or slow
+    machine turns a good budget into a mosaic of flat partitions), else None."""
+    steps, wanted = training.get("steps", 0), int(STARVED_SHARE * DEFAULT_STEPS)
+    if training.get("stopped_by") != "seconds" or steps >= wanted:
+        return None
+    return (f"only {steps} training steps fitted in the time budget (a usable result needs several hundred; "
+            f"{DEFAULT_STEPS} is the default): expect a coarse result. The machine may be busy: give more "
+            f"--seconds, fewer --params, or --steps")
 
 
 def _model_device(model: torch.nn.Module) -> torch.device:
@@ -333,4 +346,4 @@ def _check_device(device: str) -> None:
 
 __all__ = ["Comparison", "DEFAULT_STEPS", "EncodeOptions", "build_model", "compare", "crop", "decode", "describe",
            "encode", "encode_summary", "error_map", "evaluate", "is_inr_file", "kind_of", "load", "plan_decode",
-           "score"]
+           "score", "starved_warning"]

@@ -7,6 +7,7 @@ report, or one JSON object with ``--json``).  Errors are one ``inr: error: ...``
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 import time
 from pathlib import Path
@@ -15,14 +16,25 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from inrcli import __version__, api, batch, fileformat, signals
+from inrcli import DEFAULT_STEPS, __version__
 from inrcli.errors import InrError, Terminated, UsageError
-from inrcli.checkpoint import check_checkpoint_path
 from inrcli.files import STDIO, check_target
 from inrcli.render import (DecodeProgress, EncodeProgress, FilesProgress, emit_json, encode_line, param_text,
                            training_text)
 from inrcli.threads import apply_threads, choose_threads
 
+class _Lazy:
+    """A module imported on first use, so that ``--version`` and ``--help`` start without torch."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attribute: str):
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+api, batch, checkpoints = _Lazy("inrcli.api"), _Lazy("inrcli.batch"), _Lazy("inrcli.checkpoint")
+fileformat, signals = _Lazy("inrcli.fileformat"), _Lazy("inrcli.signals")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Turn signals into implicit neural representations (.safetensors) and back.")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -106,7 +118,7 @@ def encode(
     arch: Annotated[Optional[str], typer.Option(help="Architecture: lg-siren (croppable; the default) or siren (the default for graphs).")] = None,
     partitions: Annotated[str, typer.Option(help="Partition grid, rows first (e.g. 16,16), or auto (~32 px each).")] = "auto",
     params: Annotated[Optional[int], typer.Option(help="Parameter budget (default grows with the signal: ~200k for 512×512).")] = None,
-    steps: Annotated[Optional[int], typer.Option(help=f"Training steps (default {api.DEFAULT_STEPS} unless --seconds is given).")] = None,
+    steps: Annotated[Optional[int], typer.Option(help=f"Training steps (default {DEFAULT_STEPS} unless --seconds is given).")] = None,
     seconds: Annotated[Optional[float], typer.Option(help="Wall-clock training budget in seconds.")] = None,
     target_psnr: Annotated[Optional[float], typer.Option(help="Stop once the full decode reaches this PSNR (dB).")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate, cosine decay (default: images 1e-3, audio 5e-4).")] = None,
@@ -144,7 +156,7 @@ def encode(
     output = output or _default_output(input, "safetensors")
     _check_json_stdout(output, as_json)
     if checkpoint is not None:
-        check_checkpoint_path(checkpoint, (input, output))
+        checkpoints.check_checkpoint_path(checkpoint, (input, output))
     check_target(output, force, (input,))
     signal = signals.read_signal(input, input_format, as_kind)
     apply_threads(choose_threads(threads))
@@ -164,6 +176,8 @@ def encode(
         emit_json(summary)
     if not quiet:
         err.print(encode_line(summary, api.kind_of(inr)), markup=False)
+        if "warning" in summary:
+            err.print(f"inr: warning: {summary['warning']}", markup=False, soft_wrap=True)
 
 
 def _encode_many(inputs: list[str], output: Optional[str], options, jobs: int, threads: Optional[int],
@@ -189,6 +203,8 @@ def _encode_many(inputs: list[str], output: Optional[str], options, jobs: int, t
             err.print(f"inr: error: {result['input']}: {result['error']}", markup=False, soft_wrap=True)
         elif not quiet:
             err.print(encode_line(result, api.kind_of(result["modality"])), markup=False)
+            if "warning" in result:
+                err.print(f"inr: warning: {result['input']}: {result['warning']}", markup=False, soft_wrap=True)
 
     with FilesProgress(err, len(planned), enabled=not quiet) as bar:
         results = batch.encode_many(planned, options, force, workers, choose_threads(threads, workers), report)

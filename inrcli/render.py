@@ -11,12 +11,19 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 
+PLAIN_EVERY = 5.0  # seconds between progress lines when stderr is not a terminal (CI logs, 2> log)
+
+
 class EncodeProgress:
     """Training: step, running score, time left.  Started on the first step, so set-up errors
-    print no bar; updated at most ten times a second."""
+    print no bar; updated at most ten times a second.  A run by the clock (``--seconds``) fills
+    the bar with time, so its length does not jump as the step estimate moves.  Where stderr is
+    no terminal, a plain line every few seconds takes the bar's place."""
 
     def __init__(self, console: Console, enabled: bool):
         self.enabled = enabled
+        self.console = console
+        self.plain = not console.is_terminal
         self.progress = Progress(TextColumn("encoding"), BarColumn(), TextColumn("step {task.fields[step]}"),
                                  TextColumn("{task.fields[psnr]}"), TimeElapsedColumn(),
                                  TextColumn("left {task.fields[left]}"), console=console, transient=False)
@@ -32,12 +39,18 @@ class EncodeProgress:
             if self.final is not None and exc[0] is None:
                 self._show(self.final)
             self.progress.stop()
+        elif self.plain and self.final is not None and exc[0] is None:
+            self.last = 0.0
+            self._plain_line(self.final)
 
     def update(self, info) -> None:
         """Called after every step with a :class:`~inrcli.train.StepInfo`."""
         if not self.enabled:
             return
         self.final = info
+        if self.plain:
+            self._plain_line(info)
+            return
         if self.task is None:
             self.progress.start()
             self.task = self.progress.add_task("encode", total=None, step="0", psnr="…", left="…")
@@ -48,9 +61,27 @@ class EncodeProgress:
 
     def _show(self, info) -> None:
         left = "…" if info.remaining is None else f"{max(info.remaining, 0):.0f}s"
-        score = f"{info.score:.2f} dB" if info.score_name == "PSNR" else f"{info.score:.4f}"
-        self.progress.update(self.task, completed=info.step, total=info.planned_steps,
-                             step=f"{info.step}/{info.planned_steps}", psnr=f"{info.score_name} {score}", left=left)
+        if info.budget is not None:  # by the clock: time fills the bar, the step count is only counted
+            self.progress.update(self.task, completed=min(info.elapsed, info.budget), total=info.budget,
+                                 step=str(info.step), psnr=_score_text(info), left=left)
+        else:
+            self.progress.update(self.task, completed=info.step, total=info.planned_steps,
+                                 step=f"{info.step}/{info.planned_steps}", psnr=_score_text(info), left=left)
+
+    def _plain_line(self, info) -> None:
+        now = time.monotonic()
+        if now - self.last < PLAIN_EVERY:
+            return
+        self.last = now
+        of = "" if info.budget is not None else f"/{info.planned_steps}"
+        left = "" if info.remaining is None else f", {max(info.remaining, 0):.0f} s left"
+        self.console.print(f"encoding: step {info.step}{of}, {_score_text(info)}, {info.elapsed:.0f} s{left}",
+                           markup=False, highlight=False)
+
+
+def _score_text(info) -> str:
+    score = f"{info.score:.2f} dB" if info.score_name == "PSNR" else f"{info.score:.4f}"
+    return f"{info.score_name} {score}"
 
 
 class FilesProgress:

@@ -56,6 +56,9 @@ class StepInfo:
     """Estimated seconds left, once known."""
     lr: float = 0.0
     """Learning rate of the step just taken."""
+    budget: float | None = None
+    """The time budget in seconds when training runs by the clock (``planned_steps`` is then an
+    estimate that moves with the machine's speed); None for a step budget."""
 
 
 @dataclass
@@ -134,7 +137,7 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
             if config.seconds is not None:
                 remaining = min(remaining if remaining is not None else math.inf, config.seconds - elapsed)
             on_step(StepInfo(step, planned, _running_score(config, ema_mse), "PSNR" if config.loss == "mse" else "loss",
-                             elapsed, remaining, optimizer.param_groups[0]["lr"]))
+                             elapsed, remaining, optimizer.param_groups[0]["lr"], config.seconds if by_clock else None))
         if (config.target_psnr is not None and full_psnr is not None and step - last_check >= config.check_every
                 and _running_score(config, ema_mse) >= config.target_psnr - 1.0):
             last_check = step

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $("$PYTHON" --version 2>&1)"
   "$PYTHON" -m venv .venv
 fi
 log=.venv/setup.log
@@ -19,6 +20,9 @@ install() {
 }
 install --upgrade pip
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  echo "setup: installing torch 2.13.0, CPU build (about 200 MB; a few minutes on a slow line)"
   install "torch==2.13.0"
 fi
+echo "setup: installing inrcli and its dependencies into .venv (pip's log: $log)"
 install -e ".[test]"
+echo "setup: done; run .venv/bin/inr --help"
