@@ -21,9 +21,14 @@ def test_signal_during_encode_keeps_the_old_output(image_file: Path, tmp_path: P
     out = tmp_path / "x.safetensors"
     out.write_bytes(b"previous")
     proc = start("encode", str(image_file), "-o", str(out), "--force", "--steps", "10000000", "--params", "3000")
-    time.sleep(4)  # let it import torch and start training
-    proc.send_signal(signum)
-    _, stderr = proc.communicate(timeout=30)
+    try:
+        first = proc.stderr.readline()  # stderr is no terminal: a plain progress line once training runs
+        assert first.startswith(b"encoding: step"), first
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    stderr = first + stderr
     assert proc.returncode == code, stderr
     assert b"inr: error: interrupted" in stderr and b"Traceback" not in stderr
     assert out.read_bytes() == b"previous"
