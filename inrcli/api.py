@@ -17,12 +17,11 @@ from inrcli import DEFAULT_STEPS, __version__
 from inrcli.checkpoint import Checkpoint, fingerprint
 from inrcli.errors import UsageError
 from inrcli import fileformat
-from inrcli.errors import InrFileError
-from inrcli.files import STDIO, input_path, read_head
+from inrcli.files import STDIO, input_path
 from inrcli.fileformat import STORAGE_DTYPES, InrFile, SignalDescription
 from inrcli.grid import parse_ranges
 from inrcli.models import MODELS, ModelHints, is_croppable, model_class, partitioning_of
-from inrcli.signals import INR_EXTENSIONS, DecodePlan, Signal, resolve_format, signal_kind, sniff
+from inrcli.signals import INR_EXTENSIONS, DecodePlan, Signal, resolve_format, signal_kind
 from inrcli.signals.base import SignalKind, TrainingData
 from inrcli.train import StepInfo, TrainConfig, fit
 
@@ -97,15 +96,7 @@ def kind_of(inr_or_signal: InrFile | Signal | str) -> SignalKind:
 
 def load(source: str) -> InrFile:
     """Read an INR file (or ``-``) and validate it; errors name the file."""
-    name = "stdin" if source == STDIO else source
-    with input_path(source, "safetensors") as path:
-        kind = sniff(read_head(path))
-        if kind not in (None, "safetensors"):
-            raise InrFileError(f"{name} is a {kind} file, not an INR file (.safetensors made by inr encode)")
-        try:
-            return fileformat.load(path)
-        except InrFileError as exc:
-            raise InrFileError(f"{name}: {exc}") from None
+    return fileformat.load_source(source)
 
 
 def is_inr_file(source: str) -> bool:
@@ -162,7 +153,7 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
                  checkpoint=checkpoint)
     model.eval()
     if options.dtype != "float32":  # report the quality of what is stored, not of the float32 weights
-        inr.model.load_state_dict({k: v.to(STORAGE_DTYPES[options.dtype][0]).float()
+        inr.model.load_state_dict({k: v.to(getattr(torch, options.dtype)).float()
                                    for k, v in model.state_dict().items()})
     inr.elapsed = record.seconds
     inr.training = _training_record(kind, signal, inr, record, sampler, fraction)
@@ -215,7 +206,7 @@ def decode(inr: InrFile, plan: DecodePlan | tuple[int, ...] | None = None, devic
 def crop(inr: InrFile, region: str) -> InrFile:
     """A new INR holding only the partitions in ``region`` (``"R0:R1,C0:C1"``, absolute indices)."""
     if not is_croppable(inr.model):
-        croppable = ", ".join(name for name, cls in MODELS.items() if is_croppable(cls))
+        croppable = ", ".join(name for name in MODELS if is_croppable(model_class(name)))
         raise UsageError(f"a {inr.arch} file has no partitions to crop; encode with --arch {croppable}")
     model = inr.model.crop(parse_ranges(region, inr.model.partitioning.ndim))
     signal = SignalDescription(inr.signal.full_shape, model.partitioning.window, inr.signal.channels,
@@ -285,24 +276,8 @@ def _partition_edges(inr: InrFile, shape: tuple[int, ...]) -> tuple[tuple[int, .
 
 def describe(inr: InrFile) -> dict:
     """Everything ``inr info`` shows, as plain data."""
-    counts = inr.model.param_count()
-    partitioning = partitioning_of(inr.model)
-    result = {
-        "modality": inr.modality, "arch": inr.arch, "dtype": inr.dtype,
-        "shape": list(inr.signal.shape), "full_shape": list(inr.signal.full_shape),
-        "window": [list(w) for w in inr.signal.window], "channels": inr.signal.channels,
-        "params": counts["total"], "param_counts": counts, "file_bytes": inr.size_bytes,
-        "signal_info": inr.signal.info, "training": inr.training,
-        "config": inr.model.config.to_dict(),
-    }
-    if partitioning is not None:
-        result["partitions"] = list(partitioning.grid)
-        result["kept"] = [list(k) for k in partitioning.kept]
-        result["cropped"] = partitioning.is_cropped
-        del result["config"]["partitioning"]
-    else:
-        result["partitions"] = None
-    return result
+    return fileformat.describe(inr.modality, inr.arch, inr.dtype, inr.model.config, inr.signal, inr.training,
+                               inr.size_bytes)
 
 
 def encode_summary(inr: InrFile) -> dict:

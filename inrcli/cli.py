@@ -323,12 +323,11 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print the description as JSON.")] = False,
 ) -> None:
     """Describe an INR file: kind of signal, architecture, partitions, parameters, training record."""
-    inr = api.load(model)
-    data = api.describe(inr)
+    data = fileformat.describe_source(model)  # the header alone: no weights read, no torch imported
     if as_json:
         emit_json(data)
         return
-    kind = api.kind_of(inr)
+    kind = signals.signal_kind(data["modality"])
     channels = data["channels"]
     lines = [f"file        {model} ({data['file_bytes']:,} bytes, weights {data['dtype']})",
              f"modality    {data['modality']}, {kind.size_text(tuple(data['shape']))} × {channels} "

@@ -13,21 +13,23 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from safetensors.torch import load as load_tensors
-from safetensors.torch import save as save_tensors
 
 from inrcli import __version__
 from inrcli.errors import InrError, InrFileError
-from inrcli.files import atomic_output
-from inrcli.models import model_class, partitioning_of
+from inrcli.files import STDIO, atomic_output, input_path, read_head
+from inrcli.models import config_class, model_class
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written: a header needs none
+    import torch
 
 FORMAT_NAME = "inr"
 FORMAT_VERSION = 1
 MAX_FILE_BYTES = 1 << 30
 MAX_HEADER_BYTES = 16 << 20
-STORAGE_DTYPES = {"float32": (torch.float32, "F32"), "float16": (torch.float16, "F16")}
+STORAGE_DTYPES = {"float32": "F32", "float16": "F16"}  # --dtype → safetensors' name (torch's is the same word)
 # Trained SIREN weights stay within a few units; ω0 = 3000 times anything near float32's range
 # overflows to inf and sin(inf) is NaN, so far larger magnitudes mean a damaged or forged file.
 MAX_WEIGHT = 1e4
@@ -100,7 +102,10 @@ class InrFile:
 
 def to_bytes(inr: InrFile) -> bytes:
     """Serialise to safetensors bytes (deterministic for identical content)."""
-    torch_dtype, _ = STORAGE_DTYPES[inr.dtype]
+    import torch
+    from safetensors.torch import save as save_tensors
+
+    torch_dtype = getattr(torch, inr.dtype)
     tensors = {name: t.detach().to("cpu", torch_dtype).contiguous() for name, t in inr.model.state_dict().items()}
     for name, tensor in tensors.items():
         if not torch.isfinite(tensor).all():
@@ -170,8 +175,25 @@ def read_header(data: bytes) -> tuple[dict, dict]:
     return header, metadata
 
 
-def from_bytes(data: bytes) -> InrFile:
-    header, meta = read_header(data)
+@dataclass
+class Header:
+    """A file's metadata, parsed and checked: everything but the weights."""
+
+    entries: dict
+    """The safetensors header's tensor entries (name → dtype, shape, offsets)."""
+    modality: str
+    arch: str
+    dtype: str
+    config: object
+    """The architecture's config dataclass (:mod:`inrcli.models.config`)."""
+    signal: SignalDescription
+    training: dict
+    size_bytes: int
+
+
+def parse_header(data: bytes) -> Header:
+    """Read and check a file's metadata without touching its weights (and without torch)."""
+    entries, meta = read_header(data)
     if meta.get("format") != FORMAT_NAME:
         raise InrFileError("not an inr file: metadata 'format' is not 'inr'")
     version = meta.get("version", "")
@@ -185,21 +207,32 @@ def from_bytes(data: bytes) -> InrFile:
         raise InrFileError(f"unknown modality {meta.get('modality')!r}")
     if meta.get("dtype") not in STORAGE_DTYPES:
         raise InrFileError(f"unknown storage dtype {meta.get('dtype')!r}")
-    cls = model_class(meta.get("arch", ""), from_file=True)
-    config = cls.Config.from_dict(_json(meta, "model"))
+    config = config_class(meta.get("arch", ""), from_file=True).from_dict(_json(meta, "model"))
     signal = SignalDescription.from_dict(_json(meta, "signal"))
     training = _json(meta, "training")
     if not isinstance(training, dict):
         raise InrFileError("training record is not an object")
     kind = signal_kind(meta["modality"])
     kind.check_info(signal.info)
-    storage = STORAGE_DTYPES[meta["dtype"]][1]
+    _check_consistency(kind, config, signal)
+    return Header(entries, meta["modality"], meta["arch"], meta["dtype"], config, signal, training, len(data))
+
+
+def from_bytes(data: bytes) -> InrFile:
+    """A validated model and its description from a file's bytes."""
+    import torch
+    from safetensors.torch import load as load_tensors
+
+    from inrcli.signals import signal_kind
+
+    head = parse_header(data)
+    cls = model_class(head.arch, from_file=True)
     with torch.device("meta"):
-        skeleton = cls(config)  # shapes only: no memory is allocated for a file's claims
-    _check_consistency(kind, skeleton, signal)
+        skeleton = cls(head.config)  # shapes only: no memory is allocated for a file's claims
+    storage = STORAGE_DTYPES[head.dtype]
     expected = {name: (tuple(t.shape), storage) for name, t in skeleton.state_dict().items()}
-    extras_expected = kind.expected_extras(signal.info, signal.channels)
-    _check_tensor_entries(header, expected | extras_expected)
+    extras_expected = signal_kind(head.modality).expected_extras(head.signal.info, head.signal.channels)
+    _check_tensor_entries(head.entries, expected | extras_expected)
     try:
         tensors = load_tensors(data)
     except Exception as exc:  # the safetensors parser rejects bad offsets and sizes
@@ -210,11 +243,69 @@ def from_bytes(data: bytes) -> InrFile:
             raise InrFileError(f"weight {name!r} holds NaN or infinite values")
         if tensor.numel() and tensor.abs().max() > MAX_WEIGHT:
             raise InrFileError(f"weight {name!r} holds implausible values (|w| > {MAX_WEIGHT:g})")
-    _check_extras(extras, signal)
-    model = cls(config)
+    _check_extras(extras, head.signal)
+    model = cls(head.config)
     model.load_state_dict({name: t.float() for name, t in tensors.items()}, strict=True)
     model.eval()
-    return InrFile(model, meta["modality"], signal, training, meta["dtype"], len(data), extras)
+    return InrFile(model, head.modality, head.signal, head.training, head.dtype, len(data), extras)
+
+
+def describe(modality: str, arch: str, dtype: str, config, signal: SignalDescription, training: dict,
+             size_bytes: int) -> dict:
+    """Everything ``inr info`` shows about a file, as plain data (from its config: no weights)."""
+    counts = config.param_count()
+    result = {
+        "modality": modality, "arch": arch, "dtype": dtype,
+        "shape": list(signal.shape), "full_shape": list(signal.full_shape),
+        "window": [list(w) for w in signal.window], "channels": signal.channels,
+        "params": counts["total"], "param_counts": counts, "file_bytes": size_bytes,
+        "signal_info": signal.info, "training": training, "config": config.to_dict(),
+    }
+    partitioning = config.partitioning
+    if partitioning is not None:
+        result |= {"partitions": list(partitioning.grid), "kept": [list(k) for k in partitioning.kept],
+                   "cropped": partitioning.is_cropped}
+        del result["config"]["partitioning"]
+    else:
+        result["partitions"] = None
+    return result
+
+
+def read_source(source: str) -> tuple[str, bytes]:
+    """The bytes of an INR file named by the user (or ``-``), and the name to put in errors.
+
+    Refuses another kind of file by its first bytes, and files larger than any inr writes."""
+    name = "stdin" if source == STDIO else source
+    with input_path(source, "safetensors") as path:
+        from inrcli.signals import sniff
+
+        kind = sniff(read_head(path))
+        if kind not in (None, "safetensors"):
+            raise InrFileError(f"{name} is a {kind} file, not an INR file (.safetensors made by inr encode)")
+        size = Path(path).stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InrFileError(f"{name} is {size} bytes, larger than any INR file inr writes")
+        return name, Path(path).read_bytes()
+
+
+def load_source(source: str) -> InrFile:
+    """Read and validate the INR file ``source``; errors name it."""
+    name, data = read_source(source)
+    try:
+        return from_bytes(data)
+    except InrFileError as exc:
+        raise InrFileError(f"{name}: {exc}") from None
+
+
+def describe_source(source: str) -> dict:
+    """:func:`describe` of the INR file ``source`` from its header alone: weights are not read,
+    and torch is not imported."""
+    name, data = read_source(source)
+    try:
+        head = parse_header(data)
+    except InrFileError as exc:
+        raise InrFileError(f"{name}: {exc}") from None
+    return describe(head.modality, head.arch, head.dtype, head.config, head.signal, head.training, head.size_bytes)
 
 
 def _json(meta: dict, key: str):
@@ -226,14 +317,14 @@ def _json(meta: dict, key: str):
         raise InrFileError(f"metadata {key!r} is not valid JSON") from None
 
 
-def _check_consistency(kind, model: torch.nn.Module, signal: SignalDescription) -> None:
-    """The model, the signal's kind and its description agree on dimensions, channels and window."""
+def _check_consistency(kind, config, signal: SignalDescription) -> None:
+    """The model's config, the signal's kind and its description agree on dimensions, channels and window."""
     dims = kind.coordinate_dims(signal.info)
-    if model.config.in_dim != dims or len(signal.full_shape) != kind.axes:
+    if config.in_dim != dims or len(signal.full_shape) != kind.axes:
         raise InrFileError(f"a {kind.name} needs {dims} coordinate dimensions")
-    if model.out_dim != signal.channels:
+    if config.out_dim != signal.channels:
         raise InrFileError("model outputs do not match the signal's channels")
-    partitioning = partitioning_of(model)
+    partitioning = config.partitioning
     if partitioning is None:
         if signal.window != tuple((0, n) for n in signal.full_shape):
             raise InrFileError("an uncroppable model cannot describe a cropped window")

@@ -15,11 +15,14 @@ Conventions (see docs/FORMAT.md):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from inrcli.errors import InrFileError, UsageError
+
+if TYPE_CHECKING:  # torch is imported where coordinates are routed: reading a file's header needs none
+    import torch
 
 Range = tuple[int, int]
 
@@ -131,6 +134,8 @@ class Partitioning:
 
         Args: coords ``(N,)`` network coordinates.  Returns ``(N,)`` int64.
         """
+        import torch
+
         n = self.full_shape[axis]
         inner = torch.tensor(self.edges[axis][1:-1], dtype=torch.float64) * (2.0 / n) - 1.0
         index = torch.searchsorted(inner.to(coords.device), coords.to(torch.float64).contiguous(), right=True)
@@ -152,6 +157,8 @@ class Partitioning:
             ``(N,)`` (equal to own where none is) and its weight ``t`` in [0, 0.5] ``(N,)``
             float64; own gets ``1 - t``.
         """
+        import torch
+
         own = self.axis_partition(axis, coords)
         edges = torch.tensor(self.edges[axis], dtype=torch.float64, device=coords.device)
         position = (coords.to(torch.float64) + 1.0) * (self.full_shape[axis] / 2.0)  # in samples
@@ -168,6 +175,8 @@ class Partitioning:
 
         Args: coords ``(N, d)``.  Returns ``(N,)`` int64 slots in ``[0, num_slots)``.
         """
+        import torch
+
         slot = torch.zeros(coords.shape[0], dtype=torch.int64, device=coords.device)
         for axis, (lo, hi) in enumerate(self.kept):
             slot = slot * (hi - lo) + (self.axis_partition(axis, coords[:, axis]) - lo)
@@ -190,6 +199,8 @@ class Partitioning:
 
         Returns: two ``(num_slots, d)`` int64 tensors, slots in row-major order.
         """
+        import torch
+
         axes = [range(lo, hi) for lo, hi in self.kept]
         index = np.stack(np.meshgrid(*[np.array(a) for a in axes], indexing="ij"), -1).reshape(-1, self.ndim)
         lows = np.array([[self.edges[a][i[a]] for a in range(self.ndim)] for i in index])

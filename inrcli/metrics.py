@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 SSIM_SIGMA = 1.5
 SSIM_RADIUS = 5  # int(3.5 * sigma + 0.5): an 11-tap window, as scikit-image's gaussian_weights=True
@@ -35,11 +33,18 @@ def ssim(reference: np.ndarray, candidate: np.ndarray, data_range: float) -> flo
 
 
 def _ssim_channel(reference: np.ndarray, candidate: np.ndarray, data_range: float) -> float:
+    import torch  # here, not at the top: reading a file's header imports the kinds, and they this module
+
     return float(_ssim_channel_map(torch.from_numpy(reference.astype(np.float64)),
                                    torch.from_numpy(candidate.astype(np.float64)), data_range).mean())
 
 
-def _ssim_channel_map(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
+def _ssim_channel_map(x, y, data_range: float):
+    """SSIM at every pixel whose window lies inside the image: two ``(H, W)`` float64 tensors in,
+    ``(H - 10, W - 10)`` out."""
+    import torch
+    import torch.nn.functional as F
+
     taps = torch.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=torch.float64)
     kernel = torch.exp(-(taps ** 2) / (2 * SSIM_SIGMA ** 2))
     kernel = kernel / kernel.sum()

@@ -162,3 +162,17 @@ def test_eval_reports_shape_mismatch(runner, image_file: Path, tmp_path: Path):
 def test_version_and_help(runner):
     assert invoke(runner, "--version").stdout.startswith("inr ")
     assert "encode" in invoke(runner, "--help").stdout
+
+
+def test_version_help_and_info_start_without_torch(encoded_tiny: Path):
+    """An instant start: these commands never import torch (info reads the header alone)."""
+    import subprocess
+    import sys
+
+    for args in (["--version"], ["--help"], ["info", str(encoded_tiny)], ["info", str(encoded_tiny), "--json"]):
+        probe = ("import sys, runpy; sys.argv = ['inr', *sys.argv[1:]]\n"
+                 "try:\n    runpy.run_module('inrcli', run_name='__main__')\n"
+                 "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+                 "assert 'torch' not in sys.modules, 'torch was imported'\n")
+        done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, timeout=120)
+        assert done.returncode == 0, (args, done.stderr.decode()[-500:])

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from inrcli.grid import Partitioning
-from inrcli.models import MODELS, ModelHints, is_croppable, partitioning_of
+from inrcli.models import MODELS, ModelHints, is_croppable, model_class, partitioning_of
 from inrcli.models.local_global import LocalGlobalSiren
 from inrcli.models.siren import Siren
 from inrcli.sampling import GridSampler
@@ -13,7 +13,7 @@ from inrcli.train import TrainConfig, fit
 
 def build(name: str, budget: int = 3000):
     """A model of the registered architecture ``name`` for a 16×16 grid (2×2 partitions if it has any)."""
-    cls = MODELS[name]
+    cls = model_class(name)
     options = {"partitions": (2, 2)} if is_croppable(cls) else {}
     model = cls.for_budget(2, 3, budget, ModelHints(grid_shape=(16, 16), options=options))
     return model, partitioning_of(model)

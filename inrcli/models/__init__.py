@@ -1,27 +1,40 @@
-"""Model registry: architecture name → class.  Every class follows the protocol described in
-:mod:`inrcli.models.base`; partitioned (croppable) ones also subclass ``Partitioned``.
+"""Model registry: architecture name → its network class (imported on first use) and its config.
 
-Adding an architecture is one module plus one entry in ``MODELS``.
+Every class follows the protocol described in :mod:`inrcli.models.base`; partitioned (croppable)
+ones also subclass ``Partitioned``.  Configs (:mod:`inrcli.models.config`) are plain data and need
+no torch, so a file's header can be read without it.  Adding an architecture is one module, its
+config, and one entry in each table.
 """
 
 from __future__ import annotations
 
+import importlib
+
 from inrcli.errors import InrFileError, UsageError
 from inrcli.models.base import ModelHints, Partitioned, partitioning_of
-from inrcli.models.local_global import LocalGlobalSiren
-from inrcli.models.siren import Siren
+from inrcli.models.config import LocalGlobalConfig, SirenConfig
 
-MODELS = {cls.name: cls for cls in (LocalGlobalSiren, Siren)}
+MODELS = {"lg-siren": "inrcli.models.local_global:LocalGlobalSiren", "siren": "inrcli.models.siren:Siren"}
+CONFIGS = {"lg-siren": LocalGlobalConfig, "siren": SirenConfig}
+
+
+def _known(name: str, from_file: bool) -> None:
+    if name not in MODELS:
+        error = InrFileError if from_file else UsageError
+        raise error(f"unknown architecture {name!r} (known: {', '.join(MODELS)})")
 
 
 def model_class(name: str, *, from_file: bool = False):
-    """The class registered under ``name``."""
-    try:
-        return MODELS[name]
-    except KeyError:
-        known = ", ".join(MODELS)
-        error = InrFileError if from_file else UsageError
-        raise error(f"unknown architecture {name!r} (known: {known})") from None
+    """The network class registered under ``name`` (imports torch)."""
+    _known(name, from_file)
+    module, attribute = MODELS[name].split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def config_class(name: str, *, from_file: bool = False):
+    """The config dataclass of architecture ``name`` (no torch needed)."""
+    _known(name, from_file)
+    return CONFIGS[name]
 
 
 def is_croppable(cls) -> bool:
@@ -29,4 +42,5 @@ def is_croppable(cls) -> bool:
     return isinstance(cls, Partitioned) or (isinstance(cls, type) and issubclass(cls, Partitioned))
 
 
-__all__ = ["MODELS", "ModelHints", "Partitioned", "is_croppable", "model_class", "partitioning_of"]
+__all__ = ["CONFIGS", "MODELS", "ModelHints", "Partitioned", "config_class", "is_croppable", "model_class",
+           "partitioning_of"]

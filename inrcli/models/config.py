@@ -1,10 +1,16 @@
-"""Rebuilding model configs from untrusted file metadata."""
+"""Every architecture's config: plain data that a file stores and that rebuilds the model, and its
+checked rebuilding from untrusted metadata.  No torch here, so a file's header can be read and
+described (``inr info``) without it; each architecture's module builds its network from its config.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import asdict, dataclass
 
 from inrcli.errors import InrFileError
+from inrcli.grid import Partitioning
+from inrcli.models.base import mlp_param_count
 
 # Bounds that keep a hostile file from asking for an absurd allocation.
 LIMITS = {"in_dim": (1, 1024), "out_dim": (1, 64), "width": (1, 4096), "local_width": (1, 4096),
@@ -50,3 +56,82 @@ def _checked_int(name: str, raw: object) -> int:
     if not lo <= raw <= hi:
         raise InrFileError(f"model config {name!r} = {raw} is outside [{lo}, {hi}]")
     return raw
+
+
+@dataclass(frozen=True)
+class SirenConfig:
+    """Everything that rebuilds a SIREN.  Stored in the file's metadata."""
+
+    in_dim: int
+    """Coordinate dimensions (2 for images)."""
+    out_dim: int
+    """Signal channels."""
+    width: int
+    """Hidden features per layer."""
+    hidden_layers: int = 3
+    """Hidden sine layers after the first sine layer (SIREN's default network has 3)."""
+    w0: float = 30.0
+    """Frequency factor ω0 of the hidden layers."""
+    first_w0: float = 30.0
+    """Frequency factor of the first layer (audio needs ~3000)."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SirenConfig:
+        return checked_config(cls, data)
+
+    def param_count(self) -> dict[str, int]:
+        return {"total": mlp_param_count(self.in_dim, self.width, self.hidden_layers, self.out_dim)}
+
+    @property
+    def partitioning(self) -> None:
+        """A SIREN has no partitions."""
+        return None
+
+
+@dataclass(frozen=True)
+class LocalGlobalConfig:
+    """Everything that rebuilds a Local-Global SIREN.  Stored in the file's metadata."""
+
+    in_dim: int
+    """Coordinate dimensions (2 for images)."""
+    out_dim: int
+    """Signal channels."""
+    partitioning: Partitioning
+    """The partition grid, its sample edges and the kept block."""
+    local_width: int
+    """Hidden features of every local network."""
+    global_width: int
+    """Hidden features of the shared global network."""
+    hidden_layers: int = 3
+    """Hidden layers after the first layer (the published network has 3)."""
+    w0: float = 30.0
+    """Frequency factor ω0 of hidden and merge layers."""
+    first_w0: float = 30.0
+    """Frequency factor of the first local and global layers (audio needs ~3000)."""
+
+    def to_dict(self) -> dict:
+        return {"in_dim": self.in_dim, "out_dim": self.out_dim, "partitioning": self.partitioning.to_dict(),
+                "local_width": self.local_width, "global_width": self.global_width,
+                "hidden_layers": self.hidden_layers, "w0": self.w0, "first_w0": self.first_w0}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LocalGlobalConfig:
+        config = checked_config(cls, data, partitioning=Partitioning.from_dict)
+        if config.partitioning.ndim != config.in_dim:
+            raise InrFileError("partition grid dimensions do not match the model's input dimensions")
+        if config.partitioning.num_slots > 1 << 20:
+            raise InrFileError("partition grid is implausibly large")
+        return config
+
+    def param_count(self) -> dict[str, int]:
+        """Parameter counts: ``per_partition``, ``local`` (all kept), ``global``, ``merge``, ``total``."""
+        w, g = self.local_width, self.global_width
+        per_partition = mlp_param_count(self.in_dim, w, self.hidden_layers, self.out_dim)
+        local = per_partition * self.partitioning.num_slots
+        glob = mlp_param_count(self.in_dim, g, self.hidden_layers)
+        merge = (w + g) * w + w
+        return {"per_partition": per_partition, "local": local, "global": glob, "merge": merge,
+                "total": local + glob + merge}

@@ -17,66 +17,20 @@ partition p: that is ``crop``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
 from torch import nn
 
-from inrcli.errors import InrFileError, UsageError
+from inrcli.errors import UsageError
 from inrcli.grid import Partitioning, Range, auto_grid
-from inrcli.models.base import ModelHints, Partitioned, mlp_param_count
-from inrcli.models.config import checked_config
+from inrcli.models.base import ModelHints, Partitioned
+from inrcli.models.config import LocalGlobalConfig
 
 PUBLISHED_GLOBAL_SHARE = 0.1  # the global branch and merge layer's share of the budget in the paper
 MIN_PARAMS_PER_PARTITION = 700  # ~ a width-14 local network; fewer and automatic grids get coarser
 from inrcli.models.siren import SineLinear, bias_uniform_, siren_uniform_
-
-
-@dataclass(frozen=True)
-class LocalGlobalConfig:
-    """Everything that rebuilds a Local-Global SIREN.  Stored in the file's metadata."""
-
-    in_dim: int
-    """Coordinate dimensions (2 for images)."""
-    out_dim: int
-    """Signal channels."""
-    partitioning: Partitioning
-    """The partition grid, its sample edges and the kept block."""
-    local_width: int
-    """Hidden features of every local network."""
-    global_width: int
-    """Hidden features of the shared global network."""
-    hidden_layers: int = 3
-    """Hidden layers after the first layer (the published network has 3)."""
-    w0: float = 30.0
-    """Frequency factor ω0 of hidden and merge layers."""
-    first_w0: float = 30.0
-    """Frequency factor of the first local and global layers (audio needs ~3000)."""
-
-    def to_dict(self) -> dict:
-        return {"in_dim": self.in_dim, "out_dim": self.out_dim, "partitioning": self.partitioning.to_dict(),
-                "local_width": self.local_width, "global_width": self.global_width,
-                "hidden_layers": self.hidden_layers, "w0": self.w0, "first_w0": self.first_w0}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> LocalGlobalConfig:
-        config = checked_config(cls, data, partitioning=Partitioning.from_dict)
-        if config.partitioning.ndim != config.in_dim:
-            raise InrFileError("partition grid dimensions do not match the model's input dimensions")
-        if config.partitioning.num_slots > 1 << 20:
-            raise InrFileError("partition grid is implausibly large")
-        return config
-
-    def param_count(self) -> dict[str, int]:
-        """Parameter counts: ``per_partition``, ``local`` (all kept), ``global``, ``merge``, ``total``."""
-        w, g = self.local_width, self.global_width
-        per_partition = mlp_param_count(self.in_dim, w, self.hidden_layers, self.out_dim)
-        local = per_partition * self.partitioning.num_slots
-        glob = mlp_param_count(self.in_dim, g, self.hidden_layers)
-        merge = (w + g) * w + w
-        return {"per_partition": per_partition, "local": local, "global": glob, "merge": merge,
-                "total": local + glob + merge}
 
 
 class LocalGlobalSiren(Partitioned, nn.Module):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
-from inrcli.models.base import ModelHints, mlp_param_count
-from inrcli.models.config import checked_config
+from inrcli.models.base import ModelHints
+from inrcli.models.config import SirenConfig
 
 
 def siren_uniform_(weight: torch.Tensor, fan_in: int, w0: float, first: bool) -> None:
@@ -38,34 +37,6 @@ class SineLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sin(self.w0 * self.linear(x))
-
-
-@dataclass(frozen=True)
-class SirenConfig:
-    """Everything that rebuilds a SIREN.  Stored in the file's metadata."""
-
-    in_dim: int
-    """Coordinate dimensions (2 for images)."""
-    out_dim: int
-    """Signal channels."""
-    width: int
-    """Hidden features per layer."""
-    hidden_layers: int = 3
-    """Hidden sine layers after the first sine layer (SIREN's default network has 3)."""
-    w0: float = 30.0
-    """Frequency factor ω0 of the hidden layers."""
-    first_w0: float = 30.0
-    """Frequency factor of the first layer (audio needs ~3000)."""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> SirenConfig:
-        return checked_config(cls, data)
-
-    def param_count(self) -> dict[str, int]:
-        return {"total": mlp_param_count(self.in_dim, self.width, self.hidden_layers, self.out_dim)}
 
 
 class Siren(nn.Module):
