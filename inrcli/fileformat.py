@@ -119,11 +119,23 @@ def to_bytes(inr: InrFile) -> bytes:
         "arch": inr.model.name,
         "model": json.dumps(inr.model.config.to_dict()),
         "signal": json.dumps(inr.signal.to_dict()),
-        "training": json.dumps(inr.training),
+        "training": json.dumps(finite_json(inr.training), allow_nan=False),  # a perfect fit's PSNR is null
         "dtype": inr.dtype,
         "software": f"inrcli {__version__}",
     }
     return _canonical_header(save_tensors(tensors, metadata=metadata))
+
+
+def finite_json(value):
+    """``value`` with every non-finite float replaced by None, so that it is strict JSON
+    (Python would write ``Infinity``, which no other JSON reader accepts)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(item) for item in value]
+    return value
 
 
 def _canonical_header(data: bytes) -> bytes:

@@ -65,6 +65,9 @@ def check_target(target: str, force: bool, inputs: tuple[str, ...] = ()) -> None
             raise UsageError(f"{target}: refusing to overwrite the input; choose another -o")
     if path.is_dir():
         raise UsageError(f"{target}: is a directory; give a file name with -o")
+    if path.exists() and not path.is_file():
+        # --force replaces files; renaming over /dev/null or a named pipe would destroy it
+        raise UsageError(f"{target}: is not a regular file (a device, pipe or socket); inr writes regular files")
     if path.exists() and not force:
         raise OutputExistsError(f"{target} exists; use --force to overwrite it")
     if not path.parent.exists():

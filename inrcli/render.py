@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 
@@ -135,14 +134,11 @@ class DecodeProgress:
 
 
 def emit_json(data: dict) -> None:
-    sys.stdout.write(json.dumps(data, allow_nan=False, default=_json_default) + "\n")
+    """One line of strict JSON on stdout: infinities and NaN (a perfect PSNR) become null."""
+    from inrcli.fileformat import finite_json
+
+    sys.stdout.write(json.dumps(finite_json(data), allow_nan=False) + "\n")
     sys.stdout.flush()
-
-
-def _json_default(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    raise TypeError(f"not JSON serialisable: {value!r}")
 
 
 def param_text(counts: dict[str, int]) -> str:

@@ -129,3 +129,68 @@ def json_grid(model: Path) -> list[int]:
     from inrcli import fileformat
 
     return list(fileformat.load(model).model.partitioning.grid)
+
+
+def test_meshes_whose_faces_index_missing_vertices_are_refused(tmp_path: Path):
+    header = (b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\n"
+              b"element face 2\nproperty list uchar int vertex_indices\nend_header\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n")
+    for name, face in (("past.ply", b"3 0 1 7\n"), ("negative.ply", b"3 0 1 -1\n")):
+        (tmp_path / name).write_bytes(header + face)
+        with pytest.raises(SignalReadError, match="index vertices which do not exist"):
+            read_signal(str(tmp_path / name))
+
+
+def test_a_perfect_match_is_valid_json_and_silence_has_scores(runner, tmp_path: Path):
+    import json
+
+    import soundfile
+
+    from tests.conftest import synthetic_image
+
+    iio.imwrite(tmp_path / "a.png", synthetic_image())
+    result = invoke(runner, "eval", tmp_path / "a.png", tmp_path / "a.png", "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["psnr"] is None  # ∞ dB
+    result = invoke(runner, "eval", tmp_path / "a.png", tmp_path / "a.png")
+    assert "PSNR ∞ dB" in result.stdout
+    soundfile.write(tmp_path / "quiet.wav", np.zeros(800, np.float32), 8000)
+    soundfile.write(tmp_path / "noise.wav", np.full(800, 0.1, np.float32), 8000)
+    result = invoke(runner, "eval", tmp_path / "quiet.wav", tmp_path / "noise.wav", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["snr"] is None  # −∞ dB: no signal at all
+
+
+def test_a_one_pixel_image_stores_strict_json(runner, tmp_path: Path):
+    import json
+
+    from inrcli.fileformat import read_header
+
+    iio.imwrite(tmp_path / "dot.png", np.full((1, 1, 3), 200, np.uint8))
+    result = invoke(runner, "encode", tmp_path / "dot.png", "-o", tmp_path / "dot.safetensors", "--steps", "300",
+                    "--params", "4000", "-q")
+    assert result.exit_code == 0, result.stderr
+    _, meta = read_header((tmp_path / "dot.safetensors").read_bytes())
+    json.loads(meta["training"], parse_constant=lambda name: pytest.fail(f"{name} in the stored record"))
+
+
+def test_holdout_that_leaves_nothing_to_train_on_is_refused(tmp_path: Path):
+    from inrcli import api
+    from inrcli.errors import UsageError
+
+    points = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], float)
+    np.savez(tmp_path / "g.npz", points=points, faces=np.array([[0, 1, 2]]), target=np.arange(3.0))
+    with pytest.raises(UsageError, match="fewer than 2"):
+        api.encode(read_signal(str(tmp_path / "g.npz")), api.EncodeOptions(kind_options={"holdout": 0.9}, steps=2))
+
+
+def test_force_never_replaces_a_device_or_a_pipe(runner, tmp_path: Path):
+    import os
+
+    from tests.conftest import synthetic_image
+
+    iio.imwrite(tmp_path / "a.png", synthetic_image())
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for target in (fifo, Path("/dev/null")):
+        result = invoke(runner, "encode", tmp_path / "a.png", "-o", target, "--force", "--steps", "1", "-q")
+        assert result.exit_code == 2 and "not a regular file" in result.stderr, result.stderr
+    assert Path("/dev/null").is_char_device() and fifo.is_fifo()

@@ -119,7 +119,9 @@ class AudioKind(SignalKind):
         scale = float(np.abs(reference.values).max()) or 1.0
         ref, cand = reference.values / scale, candidate.values / scale
         noise = float(np.sum((ref.astype(np.float64) - cand) ** 2))
-        snr = 10 * math.log10(float(np.sum(ref.astype(np.float64) ** 2)) / noise) if noise > 0 else math.inf
+        energy = float(np.sum(ref.astype(np.float64) ** 2))
+        # silence against anything but silence has no signal to speak of: -inf dB, shown as null in JSON
+        snr = math.inf if noise == 0 else 10 * math.log10(energy / noise) if energy > 0 else -math.inf
         return {"psnr": round(metrics.psnr(ref, cand, 1.0), 4), "snr": round(snr, 4),
                 "convention": "PSNR with peak 1 on both signals divided by the reference's largest magnitude "
                               "(as in the Local-Global INR paper); SNR = 10·log10(Σref² / Σ(ref−cand)²)"}

@@ -84,9 +84,10 @@ class MetricSpec:
     unit: str = ""
     digits: int = 4
 
-    def text(self, value: float) -> str:
-        """``"PSNR 31.20 dB"``, ``"IoU 0.9312"``."""
-        return f"{self.label} {value:.{self.digits}f}" + (f" {self.unit}" if self.unit else "")
+    def text(self, value: float | None) -> str:
+        """``"PSNR 31.20 dB"``, ``"IoU 0.9312"``, ``"PSNR ∞ dB"`` for a perfect match."""
+        number = "n/a" if value is None else "∞" if value == math.inf else f"{value:.{self.digits}f}"
+        return f"{self.label} {number}" + (f" {self.unit}" if self.unit else "")
 
 
 @dataclass

@@ -71,6 +71,8 @@ class GraphKind(SignalKind):
         k = options.get("k")
         if k is not None and not 1 <= k <= 1024:
             raise UsageError("--k must be between 1 and 1024")
+        if len(signal.values) - round(holdout * len(signal.values)) < 2:
+            raise UsageError(f"--holdout {holdout} leaves fewer than 2 of the {len(signal.values)} nodes to train on")
         k = min(k or DEFAULT_K, len(signal.values) - 2)
         if k < 1:
             raise UsageError("the graph needs at least 3 nodes")

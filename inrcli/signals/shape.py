@@ -169,6 +169,11 @@ def load_mesh(path: Path, ext: str):
         raise SignalReadError(f"{path.name} holds no mesh")
     if len(loaded.faces) == 0:
         raise SignalReadError(f"{path.name} has no faces (a point cloud is not a surface)")
+    faces = np.asarray(loaded.faces)
+    if faces.min() < 0 or faces.max() >= len(loaded.vertices):
+        # libigl trusts its indices: one past the vertex list crashes the interpreter
+        raise SignalReadError(f"{path.name} has faces that index vertices which do not exist "
+                              f"({len(loaded.vertices)} vertices, indices {faces.min()}…{faces.max()})")
     if not np.all(np.isfinite(loaded.vertices)):
         raise SignalReadError(f"{path.name} has NaN or infinite vertex coordinates")
     if np.ptp(loaded.vertices, axis=0).max() <= 0:
