@@ -6,7 +6,6 @@ report, or one JSON object with ``--json``).  Errors are one ``inr: error: ...``
 
 from __future__ import annotations
 
-import functools
 import importlib
 import math
 import time
@@ -17,7 +16,8 @@ import typer
 from rich.console import Console
 
 from inrcli import DEFAULT_STEPS, __version__
-from inrcli.errors import InrError, Terminated, UsageError
+from inrcli.errors import Terminated, UsageError
+from inrcli.outcome import fail, guarded
 from inrcli.files import STDIO, check_target
 from inrcli.render import (DecodeProgress, EncodeProgress, FilesProgress, emit_json, encode_line, param_text,
                            training_text)
@@ -39,6 +39,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Turn signals into implicit neural representations (.safetensors) and back.")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 STATE = {"debug": False}
+
+
+def command(func):
+    """Run a command body so that it ends in one error line and an exit code (see :mod:`inrcli.outcome`)."""
+    return guarded(func, err, lambda: STATE["debug"])
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
 Json = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
@@ -56,36 +61,6 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks."
           version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                                 help="Print the version and exit.")] = False) -> None:
     STATE["debug"] = debug
-
-
-def command(func):
-    """Run a command body, turning library errors and interrupts into one line and an exit code."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except InrError as exc:
-            if STATE["debug"]:
-                raise
-            _fail(str(exc), exc.exit_code)
-        except KeyboardInterrupt as exc:
-            _fail("interrupted; no output written", 143 if isinstance(exc, Terminated) else 130)
-        except MemoryError:
-            _fail("out of memory; try a smaller size, fewer --params or a region", 1)
-        except Exception as exc:
-            if STATE["debug"]:
-                raise
-            _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)", 1)
-
-    return wrapper
-
-
-def _fail(message: str, code: int) -> None:
-    err.print(f"inr: error: {message}", markup=False, soft_wrap=True)
-    raise typer.Exit(code) from None
 
 
 def _parse_ints(text: str, flag: str) -> tuple[int, ...]:
@@ -166,7 +141,7 @@ def encode(
     except KeyboardInterrupt as exc:
         if checkpoint is None or not Path(checkpoint).exists():
             raise
-        _fail(f"interrupted; no output written; progress is saved in {checkpoint} (run the same command to resume)",
+        fail(err, f"interrupted; no output written; progress is saved in {checkpoint} (run the same command to resume)",
               143 if isinstance(exc, Terminated) else 130)
     size = fileformat.save_to(inr, output, force, (input,))
     if checkpoint is not None:  # the output holds the result now; the training state has done its job

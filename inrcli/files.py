@@ -72,6 +72,20 @@ def check_target(target: str, force: bool, inputs: tuple[str, ...] = ()) -> None
         raise OutputExistsError(f"{target} exists; use --force to overwrite it")
     if not path.parent.exists():
         raise UsageError(f"{target}: directory {path.parent} does not exist")
+    _check_writable(path.parent, target)
+
+
+def _check_writable(directory: Path, target: str) -> None:
+    """Create and remove a temporary file where the output will go, so that a read-only
+    directory or file system, or a name too long, is found before the work, not after it."""
+    try:
+        handle, name = tempfile.mkstemp(prefix=".inr-probe-", dir=directory)
+    except OSError as exc:
+        raise UsageError(f"{target}: cannot write in {directory}: {exc.strerror or exc}") from None
+    os.close(handle)
+    os.unlink(name)
+    if len(Path(target).name.encode()) > 255:
+        raise UsageError(f"{target}: the file name is longer than 255 bytes")
 
 
 def _link_without_clobbering(name: str, target: str) -> None:

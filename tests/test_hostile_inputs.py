@@ -194,3 +194,21 @@ def test_force_never_replaces_a_device_or_a_pipe(runner, tmp_path: Path):
         result = invoke(runner, "encode", tmp_path / "a.png", "-o", target, "--force", "--steps", "1", "-q")
         assert result.exit_code == 2 and "not a regular file" in result.stderr, result.stderr
     assert Path("/dev/null").is_char_device() and fifo.is_fifo()
+
+
+def test_a_closed_pipe_ends_quietly_and_a_long_name_is_one_line(encoded_tiny: Path, tmp_path: Path):
+    import subprocess
+    import sys
+
+    reader = subprocess.Popen(["head", "-c", "10"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, "-m", "inrcli", "decode", str(encoded_tiny), "-o", "-", "--format", "png",
+                           "--scale", "40", "-q"], stdout=reader.stdin, stderr=subprocess.PIPE, timeout=120)
+    reader.stdin.close()
+    reader.wait()
+    assert done.returncode == 141 and done.stderr == b"", done.stderr  # like any Unix tool after `| head`
+    long_name = tmp_path / ("a" * 300 + ".png")
+    done = subprocess.run([sys.executable, "-m", "inrcli", "decode", str(encoded_tiny), "-o", str(long_name), "-q"],
+                          capture_output=True, timeout=120)
+    lines = done.stderr.decode().strip().splitlines()
+    assert done.returncode != 0 and len(lines) == 1 and lines[0].startswith("inr: error:"), done.stderr
+    assert "internal error" not in lines[0]
