@@ -7,6 +7,7 @@ models (``inrcli.models``) are reached through their registries and protocols.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,7 +16,7 @@ import torch
 
 from inrcli import DEFAULT_STEPS, __version__
 from inrcli.checkpoint import Checkpoint, fingerprint
-from inrcli.errors import UsageError
+from inrcli.errors import InrFileError, SignalReadError, UsageError
 from inrcli import fileformat
 from inrcli.files import STDIO, input_path
 from inrcli.fileformat import STORAGE_DTYPES, InrFile, SignalDescription
@@ -130,6 +131,7 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
     _check_device(options.device)
     torch.manual_seed(options.seed)
     model = build_model(signal, options).to(options.device)
+    _check_storable(kind, signal, model, options.dtype)
     preset = kind.preset(model.name)
     offset, scale = kind.normalization(signal)
     description = SignalDescription(signal.shape, tuple((0, n) for n in signal.shape), signal.channels,
@@ -159,6 +161,24 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
     inr.training = _training_record(kind, signal, inr, record, sampler, fraction)
     inr.model = model.cpu()
     return inr
+
+
+def _check_storable(kind: SignalKind, signal: Signal, model: torch.nn.Module, dtype: str) -> None:
+    """Refuse, before training, an encode whose file inr would then refuse to load: a description
+    outside what a file may claim (a 20 MHz sample rate, a mesh 1e-31 across) or a model past the
+    loader's limits (a width over 4096, a file over 1 GiB)."""
+    try:
+        kind.check_info(signal.info)
+    except InrFileError as exc:
+        raise SignalReadError(f"this signal cannot be stored as an INR file: {exc}") from None
+    try:
+        type(model.config).from_dict(json.loads(json.dumps(model.config.to_dict())))
+    except InrFileError as exc:
+        raise UsageError(f"this model could not be loaded again: {exc}; lower --params") from None
+    weight_bytes = model.param_count()["total"] * torch.finfo(getattr(torch, dtype)).bits // 8
+    if weight_bytes > fileformat.MAX_FILE_BYTES:
+        raise UsageError(f"{model.param_count()['total']:,} parameters make a {weight_bytes / 2**30:.1f} GiB file; "
+                         f"inr files hold at most {fileformat.MAX_FILE_BYTES / 2**30:.0f} GiB: lower --params")
 
 
 def _training_record(kind: SignalKind, signal: Signal, inr: InrFile, record, sampler, fraction: float) -> dict:

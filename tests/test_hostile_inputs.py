@@ -212,3 +212,16 @@ def test_a_closed_pipe_ends_quietly_and_a_long_name_is_one_line(encoded_tiny: Pa
     lines = done.stderr.decode().strip().splitlines()
     assert done.returncode != 0 and len(lines) == 1 and lines[0].startswith("inr: error:"), done.stderr
     assert "internal error" not in lines[0]
+
+
+@pytest.mark.parametrize("flags, message", [([], "'rate' = 20000000 is out of range"),
+                                            (["--arch", "siren", "--params", "61000000"], "lower --params")])
+def test_an_encode_never_writes_a_file_it_cannot_load(runner, tmp_path: Path, flags, message):
+    """Refused before training: a 20 MHz WAV, a SIREN wider than the loader allows."""
+    import soundfile
+
+    soundfile.write(tmp_path / "fast.wav", np.sin(np.arange(2000) / 3).astype(np.float32), 20_000_000)
+    source = tmp_path / "fast.wav" if not flags else SAMPLES / "chelsea.png"
+    result = invoke(runner, "encode", source, "-o", tmp_path / "x.safetensors", "--steps", "2", "-q", *flags)
+    assert result.exit_code in (1, 2) and message in result.stderr, result.stderr
+    assert not (tmp_path / "x.safetensors").exists()
