@@ -225,3 +225,20 @@ def test_an_encode_never_writes_a_file_it_cannot_load(runner, tmp_path: Path, fl
     result = invoke(runner, "encode", source, "-o", tmp_path / "x.safetensors", "--steps", "2", "-q", *flags)
     assert result.exit_code in (1, 2) and message in result.stderr, result.stderr
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_values_that_clipping_would_change_are_refused_not_damaged(tmp_path: Path):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "float255.tif", np.linspace(0, 255, 48, dtype=np.float32).reshape(6, 8))
+    tifffile.imwrite(tmp_path / "signed.tif", np.arange(-24, 24, dtype=np.int16).reshape(6, 8))
+    for name in ("float255.tif", "signed.tif"):
+        with pytest.raises(SignalReadError, match="does not guess a scale"):
+            read_signal(str(tmp_path / name))
+    tifffile.imwrite(tmp_path / "unit.tif", np.linspace(0, 1, 48, dtype=np.float32).reshape(6, 8))
+    assert read_signal(str(tmp_path / "unit.tif")).values.max() == 1.0  # 0…1 floats read as they are
+    points = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]], float)
+    np.savez(tmp_path / "complex.npz", points=points, faces=np.array([[0, 1, 2], [1, 3, 2]]),
+             target=np.array([1 + 2j, 2, 3, 4]))
+    with pytest.raises(SignalReadError, match="real numbers"):
+        read_signal(str(tmp_path / "complex.npz"))

@@ -47,6 +47,8 @@ class GraphKind(SignalKind):
             points, faces, edges, target = _read_npz(path)
         else:
             points, faces, edges, target = _read_mesh_with_signal(path, ext)
+        if np.iscomplexobj(target) or not np.issubdtype(np.asarray(target).dtype, np.number):
+            raise SignalReadError(f"{path.name}: target must hold real numbers, not {np.asarray(target).dtype}")
         target = np.asarray(target, dtype=np.float32)
         if target.ndim == 1:
             target = target[:, None]

@@ -20,6 +20,7 @@ from inrcli.signals.base import (DecodePlan, MetricSpec, NotMyFile, Preset, Sign
 
 MAX_PIXELS = 180_000_000  # refuse larger images before decoding them (decompression bombs)
 CONVERT_TO_RGB = {"CMYK", "YCbCr", "LAB", "HSV"}
+FLOAT_SLACK = 1e-3  # float pixels this far outside 0…1 are rounding, clipped; farther is another scale
 EIGHT_BIT_ONLY = {"jpg", "jpeg", "bmp", "webp", "gif"}
 
 
@@ -172,12 +173,22 @@ def _to_float(array: np.ndarray) -> tuple[np.ndarray, int]:
     if array.dtype == np.uint8 or array.dtype == bool:
         return array.astype(np.float32) / (1.0 if array.dtype == bool else 255.0), 8
     if array.dtype in (np.uint16, np.int32, np.uint32, np.int16):
-        return np.clip(array, 0, 65535).astype(np.float32) / 65535.0, 16
+        _check_range(array, 0, 65535, "integer images are stored as 0…65535")
+        return array.astype(np.float32) / 65535.0, 16
     if np.issubdtype(array.dtype, np.floating):
         if not np.all(np.isfinite(array)):
             raise SignalReadError("image holds NaN or infinite values")
+        _check_range(array, -FLOAT_SLACK, 1 + FLOAT_SLACK, "float images must lie in 0…1")
         return np.clip(array, 0.0, 1.0).astype(np.float32), 16
     raise SignalReadError(f"unsupported pixel type {array.dtype}")
+
+
+def _check_range(array: np.ndarray, low: float, high: float, rule: str) -> None:
+    """Refuse pixels that clipping would silently change (a float TIFF of 0…255, negative integers)."""
+    least, most = array.min(), array.max()
+    if least < low or most > high:
+        raise SignalReadError(f"image values span {least:g}…{most:g}; {rule}, and inr does not guess a scale "
+                              f"(for data in other units, save it as a volume or rescale it)")
 
 
 def _flatten_alpha(values: np.ndarray) -> np.ndarray:
