@@ -162,10 +162,15 @@ def save_to(inr: InrFile, target: str, force: bool, inputs: tuple[str, ...] = ()
 
 def load(path: Path) -> InrFile:
     """Read and validate an INR file; anything unexpected raises :class:`InrFileError`."""
-    size = Path(path).stat().st_size
+    return from_bytes(_read_bounded(Path(path), Path(path).name))
+
+
+def _read_bounded(path: Path, name: str) -> bytes:
+    """The file's bytes, refused unread when it is larger than any INR file inr writes."""
+    size = path.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise InrFileError(f"{Path(path).name} is {size} bytes, larger than any INR file inr writes")
-    return from_bytes(Path(path).read_bytes())
+        raise InrFileError(f"{name} is {size} bytes, larger than any INR file inr writes")
+    return path.read_bytes()
 
 
 def read_header(data: bytes) -> tuple[dict, dict]:
@@ -294,10 +299,7 @@ def read_source(source: str) -> tuple[str, bytes]:
         kind = sniff(read_head(path))
         if kind not in (None, "safetensors"):
             raise InrFileError(f"{name} is a {kind} file, not an INR file (.safetensors made by inr encode)")
-        size = Path(path).stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise InrFileError(f"{name} is {size} bytes, larger than any INR file inr writes")
-        return name, Path(path).read_bytes()
+        return name, _read_bounded(Path(path), name)
 
 
 def load_source(source: str) -> InrFile:

@@ -55,8 +55,9 @@ def read_head(source_path: Path, size: int = 64) -> bytes:
         return handle.read(size)
 
 
-def check_target(target: str, force: bool, inputs: tuple[str, ...] = ()) -> None:
-    """Refuse to write over an input, or over an existing file without ``force``."""
+def check_target(target: str, force: bool, inputs: tuple[str, ...] = (), probe: bool = True) -> None:
+    """Refuse to write over an input, or over an existing file without ``force``; with ``probe``,
+    also refuse a directory that cannot be written in (before the work, not after it)."""
     if target == STDIO:
         return
     path = Path(target)
@@ -72,7 +73,8 @@ def check_target(target: str, force: bool, inputs: tuple[str, ...] = ()) -> None
         raise OutputExistsError(f"{target} exists; use --force to overwrite it")
     if not path.parent.exists():
         raise UsageError(f"{target}: directory {path.parent} does not exist")
-    _check_writable(path.parent, target)
+    if probe:
+        _check_writable(path.parent, target)
 
 
 def _check_writable(directory: Path, target: str) -> None:
@@ -118,7 +120,7 @@ def atomic_output(target: str, force: bool, suffix: str, inputs: tuple[str, ...]
     The temporary file lives in the target's directory (same file system, so the rename is
     atomic) and is removed on any failure or interruption.
     """
-    check_target(target, force, inputs)
+    check_target(target, force, inputs, probe=False)  # the temporary file below proves the directory writable
     directory = None if target == STDIO else str(Path(target).resolve().parent)
     handle, name = tempfile.mkstemp(prefix=".inr-tmp-", suffix=f".{suffix}" if suffix else "", dir=directory)
     os.close(handle)
@@ -129,7 +131,7 @@ def atomic_output(target: str, force: bool, suffix: str, inputs: tuple[str, ...]
                 shutil.copyfileobj(data, sys.stdout.buffer)
             sys.stdout.buffer.flush()
         else:
-            check_target(target, force, inputs)  # it may have appeared while we worked
+            check_target(target, force, inputs, probe=False)  # it may have appeared while we worked
             os.chmod(name, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual mode
             if force:
                 os.replace(name, target)

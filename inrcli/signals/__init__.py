@@ -218,8 +218,8 @@ def save_signal(signal: Signal, target: str, fmt: str | None, options: dict, for
         return [target]
     frames = signal_kind(signal.modality).frames(signal)
     names = [target % index for index in range(len(frames))]
-    for name in names:  # refuse before writing any: a later frame may exist
-        check_target(name, force, inputs)
+    for index, name in enumerate(names):  # refuse before writing any: a later frame may exist
+        check_target(name, force, inputs, probe=index == 0)  # one directory: one probe
     for frame, name in zip(frames, names):
         with atomic_output(name, force, ext, inputs) as tmp:
             write_signal(frame, tmp, ext, options)
