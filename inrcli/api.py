@@ -73,6 +73,10 @@ class EncodeOptions:
             raise UsageError("--checkpoint-every must be zero or more seconds")
         if self.dtype not in STORAGE_DTYPES:
             raise UsageError(f"--dtype must be one of {', '.join(STORAGE_DTYPES)}, got {self.dtype!r}")
+        weight_bytes = (self.params or 0) * (2 if self.dtype == "float16" else 4)
+        if weight_bytes > fileformat.MAX_FILE_BYTES:  # refused before a model of that size is built
+            raise UsageError(f"--params {self.params:,} make a {weight_bytes / 2**30:.1f} GiB file; inr files hold "
+                             f"at most {fileformat.MAX_FILE_BYTES / 2**30:.0f} GiB")
         if self.arch is not None:
             model_class(self.arch)
 
@@ -126,12 +130,13 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
     options.check()
     kind = kind_of(signal)
     signal = kind.prepare(signal, _given(options.kind_options))
+    _check_storable(kind, signal)
     if options.target_psnr is not None and kind.headline != "psnr":
         raise UsageError(f"--target-psnr does not apply to {kind.article} {kind.name}")
     _check_device(options.device)
     torch.manual_seed(options.seed)
     model = build_model(signal, options).to(options.device)
-    _check_storable(kind, signal, model, options.dtype)
+    _check_loadable(model)
     preset = kind.preset(model.name)
     offset, scale = kind.normalization(signal)
     description = SignalDescription(signal.shape, tuple((0, n) for n in signal.shape), signal.channels,
@@ -163,22 +168,21 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
     return inr
 
 
-def _check_storable(kind: SignalKind, signal: Signal, model: torch.nn.Module, dtype: str) -> None:
-    """Refuse, before training, an encode whose file inr would then refuse to load: a description
-    outside what a file may claim (a 20 MHz sample rate, a mesh 1e-31 across) or a model past the
-    loader's limits (a width over 4096, a file over 1 GiB)."""
+def _check_storable(kind: SignalKind, signal: Signal) -> None:
+    """Refuse, before any work, a signal whose description a file may not claim, so that no encode
+    writes a file inr would refuse to load (a 20 MHz sample rate, a mesh 1e-31 across)."""
     try:
         kind.check_info(signal.info)
     except InrFileError as exc:
         raise SignalReadError(f"this signal cannot be stored as an INR file: {exc}") from None
+
+
+def _check_loadable(model: torch.nn.Module) -> None:
+    """Refuse, before training, a model past the loader's limits (a SIREN wider than 4096)."""
     try:
         type(model.config).from_dict(json.loads(json.dumps(model.config.to_dict())))
     except InrFileError as exc:
         raise UsageError(f"this model could not be loaded again: {exc}; lower --params") from None
-    weight_bytes = model.param_count()["total"] * torch.finfo(getattr(torch, dtype)).bits // 8
-    if weight_bytes > fileformat.MAX_FILE_BYTES:
-        raise UsageError(f"{model.param_count()['total']:,} parameters make a {weight_bytes / 2**30:.1f} GiB file; "
-                         f"inr files hold at most {fileformat.MAX_FILE_BYTES / 2**30:.0f} GiB: lower --params")
 
 
 def _training_record(kind: SignalKind, signal: Signal, inr: InrFile, record, sampler, fraction: float) -> dict:
