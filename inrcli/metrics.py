@@ -9,11 +9,18 @@ import numpy as np
 SSIM_SIGMA = 1.5
 SSIM_RADIUS = 5  # int(3.5 * sigma + 0.5): an 11-tap window, as scikit-image's gaussian_weights=True
 SSIM_K1, SSIM_K2 = 0.01, 0.03
+PSNR_CHUNK = 1 << 22
+SSIM_BAND_PIXELS = 1 << 21  # SSIM works through bands of rows this large: ~20 float64 temporaries each
 
 
 def psnr(reference: np.ndarray, candidate: np.ndarray, data_range: float) -> float:
     """Peak signal-to-noise ratio in dB over all samples and channels: 10·log10(R² / MSE)."""
-    mse = float(np.mean((reference.astype(np.float64) - candidate.astype(np.float64)) ** 2))
+    reference, candidate = reference.reshape(-1), candidate.reshape(-1)
+    squared = 0.0
+    for start in range(0, reference.size, PSNR_CHUNK):  # float64 copies of one chunk, not of the signal
+        chunk = slice(start, start + PSNR_CHUNK)
+        squared += float(np.sum((reference[chunk].astype(np.float64) - candidate[chunk].astype(np.float64)) ** 2))
+    mse = squared / max(1, reference.size)
     return 10.0 * math.log10(data_range ** 2 / mse) if mse > 0 else math.inf
 
 
@@ -33,10 +40,21 @@ def ssim(reference: np.ndarray, candidate: np.ndarray, data_range: float) -> flo
 
 
 def _ssim_channel(reference: np.ndarray, candidate: np.ndarray, data_range: float) -> float:
+    """Mean SSIM of one ``(H, W)`` channel, computed over bands of output rows (each band reads
+    ``2·radius`` rows more) so that memory stays bounded however large the image; an image that
+    fits one band is computed in one piece."""
     import torch  # here, not at the top: reading a file's header imports the kinds, and they this module
 
-    return float(_ssim_channel_map(torch.from_numpy(reference.astype(np.float64)),
-                                   torch.from_numpy(candidate.astype(np.float64)), data_range).mean())
+    height, width = reference.shape
+    halo = 2 * SSIM_RADIUS
+    band = max(1, SSIM_BAND_PIXELS // width - halo)
+    total, count = 0.0, 0
+    for start in range(0, height - halo, band):
+        rows = slice(start, min(height, start + band + halo))
+        ssim_map = _ssim_channel_map(torch.from_numpy(reference[rows].astype(np.float64)),
+                                     torch.from_numpy(candidate[rows].astype(np.float64)), data_range)
+        total, count = total + float(ssim_map.sum()), count + ssim_map.numel()
+    return total / count
 
 
 def _ssim_channel_map(x, y, data_range: float):

@@ -15,10 +15,11 @@ import numpy as np
 from inrcli import metrics
 from inrcli.errors import SignalReadError, UsageError
 from inrcli.signals.base import DecodePlan, MetricSpec, Preset, Signal, SignalKind, first_line, require
+from inrcli.signals.limits import DecodeBudget
 
 FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG"}
 DEFAULT_SUBTYPE = {"wav": "PCM_16", "flac": "PCM_16", "ogg": "VORBIS"}
-MAX_SAMPLES = 1 << 31
+BLOCK_FRAMES = 1 << 16
 
 
 class AudioKind(SignalKind):
@@ -42,9 +43,7 @@ class AudioKind(SignalKind):
 
         try:
             info = soundfile.info(str(path))
-            if info.frames * info.channels > MAX_SAMPLES:
-                raise SignalReadError(f"{path.name} has {info.frames} frames × {info.channels} channels; too long")
-            values, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+            values, rate = _read_blocks(path, info)
         except SignalReadError:
             raise
         except Exception as exc:  # libsndfile reports corrupt data as several error types
@@ -136,3 +135,21 @@ def _subtype_for(ext: str, info: dict) -> str:
         return subtype
     return DEFAULT_SUBTYPE[ext]
 
+
+
+def _read_blocks(path: Path, info) -> tuple[np.ndarray, int]:
+    """``(frames, channels)`` float32 samples read in blocks: memory follows the samples actually
+    in the file, never the frame count a header claims (a FLAC header may state 2³⁶ frames)."""
+    import soundfile
+
+    budget = DecodeBudget(path)
+    budget.expect(info.frames * info.channels, f"{info.frames:,} frames × {info.channels} channels")
+    blocks = []
+    with soundfile.SoundFile(str(path)) as sound:
+        while len(block := sound.read(BLOCK_FRAMES, dtype="float32", always_2d=True)):
+            budget.take(block.size, f"{sum(len(b) for b in blocks) + len(block):,} frames read so far")
+            blocks.append(block)
+        rate = sound.samplerate
+    if not blocks:
+        return np.zeros((0, info.channels), np.float32), rate
+    return (blocks[0] if len(blocks) == 1 else np.concatenate(blocks)), rate

@@ -15,6 +15,7 @@ in one step.  See docs/FORMAT.md for the size cost.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ import torch
 from inrcli.errors import InrFileError, SignalReadError, UsageError
 from inrcli.sampling import Sampler
 from inrcli.signals.base import DecodePlan, MetricSpec, Preset, Signal, SignalKind, TrainingData, first_line, require
+from inrcli.signals.limits import DecodeBudget
 
 DEFAULT_K = 100
 ANCHORS_PER_DIMENSION = 4
@@ -211,10 +213,23 @@ def read_mesh(source: str) -> dict:
         return {"points": loaded.vertices, "faces": loaded.faces, "edges": None}
 
 
+NPZ_MEMBERS = ("points", "faces", "edges", "target")
+
+
 def _read_npz(path: Path):
+    """Points, faces, edges and target of an .npz; other members are never read, and each member's
+    size is checked from its .npy header before its data is (never unpickled)."""
+    budget = DecodeBudget(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
+            present = [key for key in NPZ_MEMBERS if key in data.files]
+            for key in present:
+                shape = _npy_member_shape(data, key)
+                budget.expect(math.prod(shape), f"{key} of shape {shape}")
+                budget.take(math.prod(shape))
+            arrays = {key: data[key] for key in present}
+    except SignalReadError:
+        raise
     except Exception as exc:  # zip and npy parsing errors
         raise SignalReadError(f"cannot read {path.name}: {first_line(exc)}") from None
     for key in ("points", "target"):
@@ -224,6 +239,16 @@ def _read_npz(path: Path):
     if faces is None and edges is None:
         raise SignalReadError(f"{path.name} has neither faces nor edges")
     return arrays["points"], faces, edges, arrays["target"]
+
+
+def _npy_member_shape(npz, key: str) -> tuple[int, ...]:
+    """The shape an .npz member's .npy header declares, read without its data."""
+    with npz.zip.open(f"{key}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, _ = read_header(member)
+    return tuple(int(n) for n in shape)
 
 
 def _read_mesh_with_signal(path: Path, ext: str):

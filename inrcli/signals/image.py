@@ -17,8 +17,8 @@ from inrcli import metrics
 from inrcli.errors import InrError, SignalReadError, UsageError
 from inrcli.signals.base import (DecodePlan, MetricSpec, NotMyFile, Preset, Signal, SignalKind, first_line,
                                  parse_size, require, scaled_shape)
+from inrcli.signals.limits import DecodeBudget
 
-MAX_PIXELS = 180_000_000  # refuse larger images before decoding them (decompression bombs)
 CONVERT_TO_RGB = {"CMYK", "YCbCr", "LAB", "HSV"}
 FLOAT_SLACK = 1e-3  # float pixels this far outside 0…1 are rounding, clipped; farther is another scale
 EIGHT_BIT_ONLY = {"jpg", "jpeg", "bmp", "webp", "gif"}
@@ -136,11 +136,12 @@ def _rounded(value: float | None) -> float | None:
 
 
 def _read_pillow(path: Path) -> np.ndarray:
-    width, height = _header_size(path)
-    if width * height > MAX_PIXELS:
-        raise SignalReadError(f"image {path.name} is {width}×{height} ({width * height / 1e6:.0f} megapixels); "
-                              f"inr refuses images over {MAX_PIXELS / 1e6:.0f} megapixels")
-    mode = iio.immeta(path, plugin="pillow", index=0).get("mode")
+    """The first picture of a file Pillow reads, its size checked from the header first.
+
+    Pillow decodes into a buffer of the header's size, so data that would inflate past it is
+    never produced."""
+    width, height, channels, mode = _header_size(path)
+    DecodeBudget(path).expect(width * height * channels, f"{width}×{height} pixels × {channels} channels")
     if mode in CONVERT_TO_RGB:
         return iio.imread(path, plugin="pillow", index=0, mode="RGB")
     if mode == "1":
@@ -148,8 +149,9 @@ def _read_pillow(path: Path) -> np.ndarray:
     return iio.imread(path, plugin="pillow", index=0)
 
 
-def _header_size(path: Path) -> tuple[int, int]:
-    """Width and height from the file's header alone (Pillow opens lazily): no pixel is decoded.
+def _header_size(path: Path) -> tuple[int, int, int, str]:
+    """Width, height, channels after inr's conversions, and mode, from the header alone (Pillow
+    opens lazily): no pixel is decoded.
 
     Pillow's own bomb guard is lifted for this one call so that we, not an obscure plugin
     error, tell the user the size."""
@@ -159,7 +161,9 @@ def _header_size(path: Path) -> tuple[int, int]:
     Image.MAX_IMAGE_PIXELS = None
     try:
         with Image.open(path) as image:
-            return image.size
+            mode = image.mode
+            channels = 3 if mode in CONVERT_TO_RGB else 4 if mode in ("P", "PA") else len(image.getbands())
+            return image.size[0], image.size[1], channels, mode
     finally:
         Image.MAX_IMAGE_PIXELS = limit
 
@@ -214,14 +218,59 @@ def _png_bit_depth(path: Path) -> int:
 
 
 def _read_png16(path: Path) -> np.ndarray:
+    """A 16-bit PNG through pypng, after its size and its compressed data are checked: pypng
+    inflates each IDAT chunk whole, so a chunk that inflates past the declared size is refused
+    by a bounded inflate first."""
     import png
 
+    width, height, planes, interlaced = _png_header(path)
+    DecodeBudget(path).expect(width * height * planes, f"{width}×{height} pixels × {planes} channels")
+    # filter bytes: one per row, and per row of each of Adam7's seven passes when interlaced
+    _check_png_inflate(path, height * width * planes * 2 + height * (2 if interlaced else 1) + 64)
     width, height, rows, info = png.Reader(filename=str(path)).asDirect()
-    if width * height > MAX_PIXELS:
-        raise SignalReadError(f"image {path.name} is {width}×{height}; inr refuses images over "
-                              f"{MAX_PIXELS / 1e6:.0f} megapixels")
     planes = info["planes"]
     return np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)
+
+
+PNG_PLANES = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type
+
+
+def _png_header(path: Path) -> tuple[int, int, int, bool]:
+    """Width, height, channels and interlacing from a PNG's IHDR chunk."""
+    with open(path, "rb") as handle:
+        head = handle.read(33)
+    if len(head) < 33 or head[12:16] != b"IHDR":
+        raise SignalReadError(f"cannot read image {path.name}: no PNG header")
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head[25] not in PNG_PLANES:
+        raise SignalReadError(f"cannot read image {path.name}: unknown PNG colour type {head[25]}")
+    return width, height, PNG_PLANES[head[25]], head[28] == 1
+
+
+def _check_png_inflate(path: Path, most: int) -> None:
+    """Inflate the IDAT stream in bounded pieces; refuse it once it passes ``most`` bytes."""
+    import zlib
+
+    inflater, produced = zlib.decompressobj(), 0
+    with open(path, "rb") as handle:
+        handle.seek(8)
+        while len(header := handle.read(8)) == 8:
+            length, kind = int.from_bytes(header[:4], "big"), header[4:]
+            data = handle.read(length)
+            handle.seek(4, 1)  # CRC
+            if kind == b"IEND":
+                break
+            if kind != b"IDAT":
+                continue
+            while data:
+                try:
+                    produced += len(inflater.decompress(data, 1 << 20))
+                except zlib.error as exc:
+                    raise SignalReadError(f"cannot read image {path.name}: {exc}") from None
+                if produced > most:
+                    raise SignalReadError(f"{path.name}: its compressed pixels inflate past the {most:,} bytes "
+                                          f"its header declares (a decompression bomb?)")
+                data = inflater.unconsumed_tail
 
 
 def _write_png16(path: Path, array: np.ndarray) -> None:

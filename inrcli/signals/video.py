@@ -15,10 +15,10 @@ from inrcli.errors import SignalReadError, UsageError
 from inrcli.signals.base import (DecodePlan, MetricSpec, Preset, Signal, SignalKind, first_line, parse_size, require,
                                  scaled_shape)
 from inrcli.signals.image import ImageKind, quantize
+from inrcli.signals.limits import DecodeBudget
 
 FRAME_EXTENSIONS = {"png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp"}
 CODECS = {"mp4": "libx264", "m4v": "libx264", "mov": "libx264", "mkv": "libx264", "avi": "mpeg4", "webm": "libvpx-vp9"}
-MAX_VALUES = 1_500_000_000  # frames × pixels × channels refused before reading (6 GB as float32)
 DEFAULT_FPS = 25.0
 
 
@@ -126,35 +126,52 @@ class VideoKind(SignalKind):
 
 
 def _read_ffmpeg(path: Path) -> tuple[np.ndarray, float]:
+    """Frames through ffmpeg, one at a time, counted against the decode budget: a stream whose
+    header gives no duration (raw H.264 named .mp4) stops at the limit, not at the end of memory."""
     import imageio.v3 as iio
 
     meta = iio.immeta(path, plugin="FFMPEG")
     width, height = meta.get("size", (0, 0))
     fps = float(meta.get("fps") or DEFAULT_FPS)
-    estimate = width * height * 3 * fps * float(meta.get("duration") or 0)
-    if estimate > MAX_VALUES:
-        raise SignalReadError(f"{path.name} holds about {estimate / 1e9:.1f} G values ({width}×{height}, "
-                              f"{meta.get('duration')} s); too large to encode at once")
-    frames = [frame for frame in iio.imiter(path, plugin="FFMPEG")]
+    budget = DecodeBudget(path)
+    frame_values = width * height * 3
+    budget.expect(frame_values, f"frames of {width}×{height} pixels × 3 channels")
+    duration = float(meta.get("duration") or 0)
+    if math.isfinite(duration) and duration > 0:
+        budget.expect(round(frame_values * fps * duration), f"{duration:g} s at {fps:g} fps of {width}×{height} × 3")
+    frames = []
+    for frame in iio.imiter(path, plugin="FFMPEG"):
+        budget.take(frame.size, f"{len(frames) + 1} frames of {width}×{height} × 3 read so far")
+        frames.append(frame)
     return (np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8)), fps
 
 
 def _read_gif(path: Path) -> tuple[np.ndarray, float]:
-    import imageio.v3 as iio
+    """An animated GIF frame by frame (no header states the frame count), counted against the budget."""
+    from PIL import Image, ImageSequence
 
-    frames = iio.imread(path, plugin="pillow", index=None, mode="RGB")
-    if frames.ndim == 3:
-        frames = frames[None]
-    duration = iio.immeta(path, plugin="pillow", index=0).get("duration") or 1000.0 / DEFAULT_FPS
-    return frames, 1000.0 / float(duration)
+    budget = DecodeBudget(path)
+    with Image.open(path) as image:
+        width, height = image.size
+        budget.expect(width * height * 3, f"frames of {width}×{height} pixels × 3 channels")
+        duration = image.info.get("duration") or 1000.0 / DEFAULT_FPS
+        frames = []
+        for frame in ImageSequence.Iterator(image):
+            budget.take(width * height * 3, f"{len(frames) + 1} frames of {width}×{height} × 3 read so far")
+            frames.append(np.asarray(frame.convert("RGB")))
+    return np.stack(frames), 1000.0 / float(duration)
 
 
 def _read_frame_folder(path: Path) -> np.ndarray:
     files = sorted(p for p in path.iterdir() if p.suffix.lower().lstrip(".") in FRAME_EXTENSIONS)
     if not files:
         raise SignalReadError(f"{path}: no image frames ({', '.join(sorted(FRAME_EXTENSIONS))}) in this folder")
-    image = ImageKind()
-    frames = [quantize(image.read(f, f.suffix.lower().lstrip(".")).values, 8) for f in files]
+    image, budget = ImageKind(), DecodeBudget(path)
+    frames = []
+    for file in files:
+        frame = quantize(image.read(file, file.suffix.lower().lstrip(".")).values, 8)
+        budget.take(frame[..., :1].size * 3, f"{len(frames) + 1} frames read so far")
+        frames.append(frame)
     shapes = {f.shape for f in frames}
     if len(shapes) != 1:
         raise SignalReadError(f"{path}: frames differ in size or channels ({len(shapes)} different shapes)")

@@ -19,10 +19,10 @@ import numpy as np
 
 from inrcli import metrics
 from inrcli.errors import InrFileError, SignalReadError, UsageError
+from inrcli.signals.limits import DecodeBudget
 from inrcli.signals.base import (DecodePlan, MetricSpec, NotMyFile, Preset, Signal, SignalKind, first_line,
                                  parse_size, require, scaled_shape)
 
-MAX_VALUES = 1_000_000_000  # voxels × channels refused before reading (4 GB as float32)
 MAX_CHANNELS = 16
 INTEGER_TYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32")
 SAMPLE_TYPES = INTEGER_TYPES + ("float32", "float64")
@@ -166,9 +166,9 @@ def _finite_numbers(values, count: int) -> bool:
         isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values))
 
 
-def _check_size(name: str, shape: tuple[int, ...]) -> None:
-    if math.prod(shape) > MAX_VALUES:
-        raise SignalReadError(f"{name} holds {math.prod(shape):,} values; inr refuses volumes over {MAX_VALUES:,}")
+def _check_size(path: Path, shape: tuple[int, ...]) -> None:
+    """Refuse, from the header alone, a volume over the decode budget (docs/SECURITY.md)."""
+    DecodeBudget(path).expect(math.prod(shape), "a volume of " + "×".join(map(str, shape)))
 
 
 def _read_npy(path: Path) -> np.ndarray:
@@ -177,7 +177,7 @@ def _read_npy(path: Path) -> np.ndarray:
     mapped = np.load(path, mmap_mode="r", allow_pickle=False)
     if not isinstance(mapped, np.ndarray):
         raise SignalReadError(f"{path.name} is not a single NumPy array")
-    _check_size(path.name, mapped.shape)
+    _check_size(path, mapped.shape)
     return np.array(mapped)
 
 
@@ -186,7 +186,7 @@ def _read_tiff(path: Path) -> np.ndarray:
 
     with tifffile.TiffFile(path) as tiff:
         series = tiff.series[0]
-        _check_size(path.name, tuple(series.shape))
+        _check_size(path, tuple(series.shape))
         array = series.asarray()
     if array.ndim == 2:
         raise NotMyFile(f"{path.name} is a single picture, not a stack of slices")
@@ -198,7 +198,7 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, dict]:
 
     image = nibabel.load(str(path))
     shape = tuple(int(n) for n in image.shape)
-    _check_size(path.name, shape)
+    _check_size(path, shape)
     if len(shape) == 4 and shape[3] > MAX_CHANNELS:
         raise SignalReadError(f"{path.name} has {shape[3]} volumes; inr encodes up to {MAX_CHANNELS} channels")
     array = np.asanyarray(image.dataobj)  # raw samples; a scaled file gives floats
