@@ -215,7 +215,7 @@ def decode(
     write_options = {"bit_depth": bit_depth, "quality": quality, "keep_specks": keep_specks}
     signals.check_write_options(write_options)
     inr = api.load(model)
-    output = output or _default_output(model, api.kind_of(inr).default_output)
+    output = output or _default_output(model, (out_format or api.kind_of(inr).default_output).lower().lstrip("."))
     _check_json_stdout(output, as_json)
     signals.output_format(inr.modality, output, out_format)  # refuse before decoding
     plan = api.plan_decode(inr, {"scale": scale, "size": size, "rate": rate, "fps": fps, "frames": frames,

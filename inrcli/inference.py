@@ -73,7 +73,10 @@ class _Batcher:
     def flush(self) -> None:
         if not self.pending:
             return
-        batch = self.pending + [self.pending[-1][:2] + (None,)] * (PIECES_PER_CALL - len(self.pending))
+        # pad to a power of two of pieces: few distinct call shapes, and a small signal does not
+        # pay for a full call of 65,536 points
+        calls = 1 << (len(self.pending) - 1).bit_length()
+        batch = self.pending + [self.pending[-1][:2] + (None,)] * (calls - len(self.pending))
         slots = torch.tensor([slot for slot, _, _ in batch], device=self.device)
         coords = torch.stack([piece for _, piece, _ in batch]).to(self.device)
         with torch.inference_mode():

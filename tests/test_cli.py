@@ -176,3 +176,11 @@ def test_version_help_and_info_start_without_torch(encoded_tiny: Path):
                  "assert 'torch' not in sys.modules, 'torch was imported'\n")
         done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, timeout=120)
         assert done.returncode == 0, (args, done.stderr.decode()[-500:])
+
+
+def test_decode_without_output_names_the_file_by_format(runner, encoded_tiny: Path):
+    """``--format`` alone picks the ending of the default output name (it wrote .npy bytes into a .ply)."""
+    result = invoke(runner, "decode", encoded_tiny, "--format", "jpg", "-q")
+    assert result.exit_code == 0, result.stderr
+    written = encoded_tiny.with_suffix(".jpg")
+    assert written.read_bytes()[:2] == b"\xff\xd8"  # JPEG bytes under a .jpg name
