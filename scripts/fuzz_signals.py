@@ -265,7 +265,7 @@ def child(input_path: Path, out_dir: Path) -> None:
     """In the forked child: encode, then decode what was written; results to ``out_dir/result.json``."""
     from inrcli.signals import shape
 
-    shape.RESOLUTION = 16
+    shape.RESOLUTION, shape.POOL_POINTS = 16, 4096
     results = {"encode": _run_cli(["encode", str(input_path), "-o", str(out_dir / "out.safetensors"),
                                    "--steps", "2", "--params", "20000"], out_dir / "encode")}
     if results["encode"] == 0 and (out_dir / "out.safetensors").exists():
@@ -282,7 +282,7 @@ def _run_cli(arguments: list[str], log: Path) -> int:
     from inrcli.cli import app
 
     with open(log.with_suffix(".out"), "w") as out, open(log.with_suffix(".err"), "w") as err:
-        saved = os.dup(1), os.dup(2)
+        saved, saved_streams = (os.dup(1), os.dup(2)), (sys.stdout, sys.stderr)
         os.dup2(out.fileno(), 1)
         os.dup2(err.fileno(), 2)
         sys.stdout, sys.stderr = io.TextIOWrapper(os.fdopen(os.dup(1), "wb"), write_through=True), \
@@ -298,18 +298,20 @@ def _run_cli(arguments: list[str], log: Path) -> int:
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
+            sys.stdout.close()
+            sys.stderr.close()
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            sys.stdout, sys.stderr = saved_streams
     return code
 
 
-def judge(case_dir: Path, out_dir: Path, status: int, rusage, input_digest: str, input_path: Path,
+def judge(out_dir: Path, death: str | None, rss_mb: float, input_digest: str, input_path: Path,
           max_rss_mb: float) -> list[str]:
     """The failures of one finished case (empty when it passed)."""
-    problems = []
-    if os.WIFSIGNALED(status):
-        problems.append(f"killed by signal {os.WTERMSIG(status)}")
-    rss_mb = rusage.ru_maxrss / 1024
+    problems = [death] if death else []
     if rss_mb > max_rss_mb:
         problems.append(f"peak RSS {rss_mb:.0f} MB over {max_rss_mb:.0f} MB")
     result_file = out_dir / "result.json"
@@ -346,6 +348,84 @@ def _digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+# ---------------------------------------------------------------- workers: forked once, many cases each
+
+class Worker:
+    """A child forked from the warm parent that runs cases one after another.
+
+    Its peak RSS (``ru_maxrss``) only grows, so a case is charged the peak reached by its end; a
+    worker is replaced after ``CASES_PER_WORKER`` cases so the measure does not drift, and after
+    any death (the case it was running is the failure)."""
+
+    CASES_PER_WORKER = 100
+
+    def __init__(self):
+        task_read, self.task_write = os.pipe()
+        self.result_read, result_write = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(self.task_write)
+            os.close(self.result_read)
+            self._serve(task_read, result_write)
+        os.close(task_read)
+        os.close(result_write)
+        self.done, self.case, self.begun = 0, None, 0.0
+
+    @staticmethod
+    def _serve(task_read: int, result_write: int) -> None:
+        import resource
+
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        tasks = os.fdopen(task_read, "r")
+        try:
+            for line in tasks:
+                input_path, out_dir = json.loads(line)
+                child(Path(input_path), Path(out_dir))
+                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                os.write(result_write, (json.dumps(rss) + "\n").encode())
+        finally:
+            os._exit(0)
+
+    def start(self, case: dict) -> None:
+        self.case, self.begun = case, time.monotonic()
+        os.write(self.task_write, (json.dumps([str(case["input"]), str(case["out"])]) + "\n").encode())
+
+    def finish(self, timeout: float) -> tuple[str | None, float] | None:
+        """``(death or None, peak RSS MB)`` once the running case ends; None while it runs."""
+        import select
+
+        ready, _, _ = select.select([self.result_read], [], [], 0)
+        if ready:
+            line = b""
+            while not line.endswith(b"\n"):
+                piece = os.read(self.result_read, 4096)
+                if not piece:
+                    break
+                line += piece
+            if line.endswith(b"\n"):
+                self.done += 1
+                return None, json.loads(line)
+        if time.monotonic() - self.begun > timeout:
+            os.kill(self.pid, signal.SIGKILL)
+        done, status, rusage = os.wait4(self.pid, os.WNOHANG)
+        if done == 0:
+            return None if not ready else ("worker ended without a result", 0.0)
+        self.pid = None
+        if os.WIFSIGNALED(status):
+            timed_out = time.monotonic() - self.begun > timeout
+            return (f"timed out after {timeout:.0f} s" if timed_out else f"killed by signal {os.WTERMSIG(status)}",
+                    rusage.ru_maxrss / 1024)
+        return f"worker exited with status {os.WEXITSTATUS(status)} mid-case", rusage.ru_maxrss / 1024
+
+    def stop(self) -> None:
+        if self.pid:
+            os.close(self.task_write)
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.pid = None
+        os.close(self.result_read)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=300)
@@ -358,105 +438,142 @@ def main() -> int:
     args = parser.parse_args()
 
     os.environ.update(OMP_NUM_THREADS="1", INR_THREADS="1")
-    import torch  # noqa: F401 - imported once here so that every forked child starts warm
-    import inrcli.api  # noqa: F401
-    import inrcli.cli  # noqa: F401
-    from inrcli.signals import KINDS, signal_kind
-
-    for name in KINDS:  # the kinds and their own libraries
-        signal_kind(name)
-    import imageio.plugins.ffmpeg  # noqa: F401
-    import PIL.Image
-    import soundfile  # noqa: F401
-    import trimesh  # noqa: F401
-
-    PIL.Image.init()
+    _import_everything()
     work = Path(tempfile.mkdtemp(prefix="inr-signal-fuzz-"))
     started = time.monotonic()
+    workers: list[Worker] = []
+    report = Report(args)
     try:
         seed_dir = work / "seeds"
         seed_dir.mkdir()
         seeds = make_seeds(seed_dir)
         liars = make_liars(seed_dir, seeds)
-        seeds_by_ext: dict[str, list[Path]] = {}
-        for path in seeds:
-            seeds_by_ext.setdefault(path.name.split(".", 1)[-1], []).append(path)
-        rng = random.Random(args.seed)
-        plan = [("liar", p) for p in liars] + [("seed", p) for p in seeds]
-        while len(plan) < args.cases:
-            plan.append(("mutant", rng.choice(seeds)))
-        plan = plan[:max(args.cases, 1)]
-        failures, running, peak_rss = [], {}, 0.0
-        counts = {"pass": 0, "fail": 0, "accepted": 0}
-        for index, (how, source) in enumerate(plan):
-            while len(running) >= args.workers:
-                peak_rss = _reap(running, args, failures, counts, peak_rss, block=True)
-            case_dir = work / f"case{index}"
-            out_dir = case_dir / "out"
-            out_dir.mkdir(parents=True)
-            if how == "mutant":
-                input_path = make_case(source, case_dir, rng, seeds_by_ext)
-            else:
-                input_path = case_dir / source.name
-                (shutil.copytree if source.is_dir() else shutil.copy)(source, input_path)
-            digest = _digest(input_path)
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    signal.signal(signal.SIGINT, signal.SIG_DFL)
-                    child(input_path, out_dir)
-                finally:
-                    os._exit(0)
-            running[pid] = (index, how, source.name, case_dir, out_dir, input_path, digest, time.monotonic())
+        _warm_up(seeds, work / "warm")
+        cases = _plan(seeds, liars, args)
+        workers = [Worker() for _ in range(max(1, args.workers))]
+        idle = list(workers)
+        for index, (how, source, rng_state) in enumerate(cases):
+            while not idle:
+                idle += _collect(workers, args, report)
+            worker = idle.pop()
+            worker.start(_prepare(index, how, source, rng_state, work, seeds))
             if args.progress and (index + 1) % args.progress == 0:
-                print(f"{index + 1} cases, {counts['fail']} failures, {time.monotonic() - started:.0f} s",
+                print(f"{index + 1} cases, {report.counts['fail']} failures, {time.monotonic() - started:.0f} s",
                       file=sys.stderr, flush=True)
-        while running:
-            peak_rss = _reap(running, args, failures, counts, peak_rss, block=True)
+        while any(w.case for w in workers):
+            _collect(workers, args, report)
     finally:
-        for pid in list(locals().get("running", {})):
-            os.kill(pid, signal.SIGKILL)
+        for worker in workers:
+            worker.stop()
         shutil.rmtree(work, ignore_errors=True)
-    summary = {"cases": len(plan), "passed": counts["pass"], "failed": counts["fail"],
-               "encoded": counts["accepted"], "peak_rss_mb": round(peak_rss, 1),
-               "seconds": round(time.monotonic() - started, 1), "seed": args.seed,
-               "by_source (cases, encoded, seconds)": counts.get("by_source"), "failures": failures[:50]}
-    print(json.dumps(summary))
-    return 1 if failures else 0
+    print(json.dumps(report.summary(len(cases), time.monotonic() - started)))
+    return 1 if report.failures else 0
 
 
-def _reap(running: dict, args, failures: list, counts: dict, peak_rss: float, block: bool) -> float:
-    """Wait for one child to finish (killing any past the timeout) and judge it."""
+def _import_everything() -> None:
+    """torch, the CLI, every kind and their libraries, imported once so every worker starts warm."""
+    import imageio.plugins.ffmpeg  # noqa: F401
+    import PIL.Image
+    import torch  # noqa: F401
+
+    import inrcli.api  # noqa: F401
+    import inrcli.cli  # noqa: F401
+    from inrcli.signals import KINDS, signal_kind
+
+    for name in KINDS:
+        signal_kind(name)
+    PIL.Image.init()
+
+
+def _plan(seeds: list[Path], liars: list[Path], args) -> list[tuple[str, Path, int]]:
+    """Every liar and seed once, then random mutants of random seeds."""
+    rng = random.Random(args.seed)
+    plan = [("liar", p, 0) for p in liars] + [("seed", p, 0) for p in seeds]
+    while len(plan) < args.cases:
+        plan.append(("mutant", rng.choice(seeds), rng.getrandbits(64)))
+    return plan[:max(args.cases, 1)]
+
+
+def _prepare(index: int, how: str, source: Path, rng_state: int, work: Path, seeds: list[Path]) -> dict:
+    case_dir = work / f"case{index}"
+    out_dir = case_dir / "out"
+    out_dir.mkdir(parents=True)
+    if how == "mutant":
+        by_ext = [p for p in seeds if p.suffix == source.suffix]
+        input_path = make_case(source, case_dir, random.Random(rng_state), {source.name.split(".", 1)[-1]: by_ext})
+    else:
+        input_path = case_dir / source.name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, input_path)
+    return {"index": index, "how": how, "from": source.name, "dir": case_dir, "out": out_dir, "input": input_path,
+            "digest": _digest(input_path)}
+
+
+class Report:
+    """Counts, failures and per-source timing of a run."""
+
+    def __init__(self, args):
+        self.args, self.failures, self.by_source = args, [], {}
+        self.counts = {"pass": 0, "fail": 0, "encoded": 0}
+        self.peak_rss = 0.0
+
+    def add(self, case: dict, death: str | None, rss_mb: float, seconds: float) -> None:
+        problems = judge(case["out"], death, rss_mb, case["digest"], case["input"], self.args.max_rss_mb)
+        result = case["out"] / "result.json"
+        encoded = result.exists() and json.loads(result.read_text())["encode"] == 0
+        self.counts["encoded"] += encoded
+        self.peak_rss = max(self.peak_rss, rss_mb)
+        stats = self.by_source.setdefault(case["from"], [0, 0, 0.0])
+        stats[0], stats[1], stats[2] = stats[0] + 1, stats[1] + encoded, round(stats[2] + seconds, 2)
+        if problems:
+            self.counts["fail"] += 1
+            self.failures.append({"case": case["index"], "how": case["how"], "from": case["from"], "problems": problems})
+            if self.args.keep:
+                self.args.keep.mkdir(parents=True, exist_ok=True)
+                kept = self.args.keep / f"case{case['index']}-{case['input'].name}"
+                (shutil.copytree if case["input"].is_dir() else shutil.copy)(case["input"], kept)
+        else:
+            self.counts["pass"] += 1
+        shutil.rmtree(case["dir"], ignore_errors=True)
+
+    def summary(self, cases: int, seconds: float) -> dict:
+        return {"cases": cases, "passed": self.counts["pass"], "failed": self.counts["fail"],
+                "encoded": self.counts["encoded"], "peak_rss_mb": round(self.peak_rss, 1),
+                "seconds": round(seconds, 1), "seed": self.args.seed,
+                "by_source (cases, encoded, seconds)": self.by_source, "failures": self.failures[:50]}
+
+
+def _collect(workers: list[Worker], args, report: Report) -> list[Worker]:
+    """Wait until at least one running case ends; judge it; return the workers free again."""
     while True:
-        for pid, (index, how, name, case_dir, out_dir, input_path, digest, begun) in list(running.items()):
-            if time.monotonic() - begun > args.timeout:
-                os.kill(pid, signal.SIGKILL)
-            done, status, rusage = os.wait4(pid, os.WNOHANG)
-            if done == 0:
+        freed = []
+        for position, worker in enumerate(workers):
+            if worker.case is None:
                 continue
-            del running[pid]
-            problems = judge(case_dir, out_dir, status, rusage, digest, input_path, args.max_rss_mb)
-            if time.monotonic() - begun > args.timeout:
-                problems.append(f"timed out after {args.timeout:.0f} s")
-            encoded = (out_dir / "result.json").exists() and json.loads((out_dir / "result.json").read_text())["encode"] == 0
-            counts["accepted"] += encoded
-            peak_rss = max(peak_rss, rusage.ru_maxrss / 1024)
-            stats = counts.setdefault("by_source", {}).setdefault(name, [0, 0, 0.0])
-            stats[0] += 1
-            stats[1] += encoded
-            stats[2] = round(stats[2] + time.monotonic() - begun, 2)
-            if problems:
-                counts["fail"] += 1
-                failures.append({"case": index, "how": how, "from": name, "problems": problems})
-                if args.keep:
-                    args.keep.mkdir(parents=True, exist_ok=True)
-                    kept = args.keep / f"case{index}-{input_path.name}"
-                    (shutil.copytree if input_path.is_dir() else shutil.copy)(input_path, kept)
-            else:
-                counts["pass"] += 1
-            shutil.rmtree(case_dir, ignore_errors=True)
-            return peak_rss
-        time.sleep(0.005)
+            outcome = worker.finish(args.timeout)
+            if outcome is None:
+                continue
+            death, rss_mb = outcome
+            report.add(worker.case, death, rss_mb, time.monotonic() - worker.begun)
+            worker.case = None
+            if worker.pid is None or worker.done >= Worker.CASES_PER_WORKER:
+                worker.stop()
+                workers[position] = worker = Worker()
+            freed.append(worker)
+        if freed:
+            return freed
+        time.sleep(0.002)
+
+
+def _warm_up(seeds: list[Path], folder: Path) -> None:
+    """One encode and decode per kind in the parent, so that torch's lazily built kernels exist
+    before the workers fork (one thread: no thread pool is inherited)."""
+    import torch
+
+    torch.set_num_threads(1)
+    for name in ("image.png", "audio.wav", "video.gif", "shape.obj", "graph.npz", "volume.npy"):
+        out = folder / name
+        out.mkdir(parents=True)
+        child(next(p for p in seeds if p.name == name), out)
 
 
 if __name__ == "__main__":
