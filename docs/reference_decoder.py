@@ -1,0 +1,159 @@
+"""A second decoder of inr files, written from docs/FORMAT.md alone: numpy and safetensors only
+(no torch, no inrcli).  The test suite runs it against ``inr decode`` for every kind and
+architecture, so the document and the code are kept in agreement.
+
+    python docs/reference_decoder.py FILE.safetensors OUT.npy
+
+writes the decode at the stored resolution as the values a writer would store: integer pixels at
+the file's bit depth for images and video, float samples for audio, the field grid for shapes
+(occupancy probability or signed distance), values in the volume's sample type, and per-vertex
+values on the stored mesh for graphs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+
+import numpy as np
+from safetensors import safe_open
+
+
+def read(path: str) -> tuple[dict, dict]:
+    """Metadata (JSON values parsed) and tensors (weights as float32, graph arrays as stored)."""
+    with safe_open(path, framework="numpy") as handle:
+        meta = dict(handle.metadata())
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    for key in ("model", "signal", "training"):
+        meta[key] = json.loads(meta[key])
+    weights = {k: v.astype(np.float32) for k, v in tensors.items() if not k.startswith("graph.")}
+    return meta, weights | {k: v for k, v in tensors.items() if k.startswith("graph.")}
+
+
+def sine(x: np.ndarray, w: np.ndarray, b: np.ndarray, w0: float) -> np.ndarray:
+    """``sin(ω0 (x Wᵀ + b))`` for a weight stored (out, in)."""
+    return np.sin(np.float32(w0) * (x @ w.T + b))
+
+
+def siren(t: dict, config: dict, x: np.ndarray) -> np.ndarray:
+    """SIREN: ``(n, in) → (n, out)``; body layers stored (out, in), first one at ``first_w0``."""
+    for k in range(config["hidden_layers"] + 1):
+        x = sine(x, t[f"body.{k}.linear.weight"], t[f"body.{k}.linear.bias"],
+                 config["first_w0"] if k == 0 else config["w0"])
+    return x @ t["head.weight"].T + t["head.bias"]
+
+
+def local_global(t: dict, config: dict, x: np.ndarray, slot: int) -> np.ndarray:
+    """Local-Global SIREN at ``x (n, d)`` through the partition in ``slot``: ``(n, out)``.
+
+    Local weights are stored (S, in, out) and used as ``h @ W[slot]``; global and merge weights
+    (out, in).  At every depth the merge layer joins [local, global] and feeds the next local layer."""
+    hidden = glob = x
+    for k in range(config["hidden_layers"] + 1):
+        w0 = config["first_w0"] if k == 0 else config["w0"]
+        local = np.sin(np.float32(w0) * (hidden @ t[f"local_weight.{k}"][slot] + t[f"local_bias.{k}"][slot]))
+        glob = sine(glob, t[f"global_layers.{k}.linear.weight"], t[f"global_layers.{k}.linear.bias"], w0)
+        hidden = sine(np.concatenate([local, glob], axis=1), t["merge.linear.weight"], t["merge.linear.bias"],
+                      config["w0"])
+    return hidden @ t["out_weight"][slot] + t["out_bias"][slot]
+
+
+def centres(lo: int, hi: int, n_out: int, n_full: int) -> np.ndarray:
+    """Network coordinates of ``n_out`` sample centres over ``[lo, hi)`` of ``n_full`` (float64)."""
+    positions = lo + (np.arange(n_out, dtype=np.float64) + 0.5) * (hi - lo) / n_out
+    return 2.0 * positions / n_full - 1.0
+
+
+def blend(axis: np.ndarray, edges: list[int], kept: list[int], n_full: int) -> list[tuple[int, np.ndarray]]:
+    """Per kept partition along one axis: ``(index, weight per coordinate)`` (zero outside its support)."""
+    lo, hi = kept
+    inner = np.array(edges[1:-1], dtype=np.float64) * (2.0 / n_full) - 1.0
+    own = np.clip(np.searchsorted(inner, axis, side="right"), lo, hi - 1)
+    position = (axis + 1.0) * (n_full / 2.0)
+    edges = np.array(edges, dtype=np.float64)
+    first, last = edges[own] + 0.5, edges[own + 1] - 0.5
+    before = (position < first) & (own > lo)
+    after = (position > last) & (own < hi - 1)
+    neighbour = np.where(before, own - 1, np.where(after, own + 1, own))
+    t = np.clip(np.where(before, first - position, np.where(after, position - last, 0.0)), 0.0, 0.5)
+    return [(p, np.where(own == p, 1.0 - t, 0.0) + np.where((neighbour == p) & (own != p), t, 0.0))
+            for p in range(lo, hi)]
+
+
+def decode_grid(meta: dict, t: dict, shape: tuple[int, ...]) -> np.ndarray:
+    """The network's output on ``shape`` sample centres over the file's window: ``(*shape, C)`` float32."""
+    config, signal = meta["model"], meta["signal"]
+    axes = [centres(lo, hi, n, full) for (lo, hi), n, full in zip(signal["window"], shape, signal["full_shape"])]
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes)).astype(np.float32)
+    if meta["arch"] == "siren":
+        return siren(t, config, grid).reshape(*shape, -1)
+    part = config["partitioning"]
+    per_axis = [blend(a, e, k, n) for a, e, k, n in zip(axes, part["edges"], part["kept"], part["full_shape"])]
+    kept_grid = [hi - lo for lo, hi in part["kept"]]
+    out = np.zeros((len(grid), config["out_dim"]), np.float32)
+    for combo in itertools.product(*per_axis):
+        weight = combo[0][1]
+        for _, w in combo[1:]:
+            weight = np.multiply.outer(weight, w)
+        weight = weight.reshape(-1).astype(np.float32)
+        rows = np.nonzero(weight > 0)[0]
+        if len(rows):
+            slot = int(np.ravel_multi_index([p - lo for (p, _), (lo, _) in zip(combo, part["kept"])], kept_grid))
+            out[rows] += local_global(t, config, grid[rows], slot) * weight[rows, None]
+    return out.reshape(*shape, -1)
+
+
+def graph_embedding(meta: dict, t: dict) -> np.ndarray:
+    """The stored mesh's Laplacian eigenvectors × √n, rotated onto the stored anchor rows: ``(n, k)``."""
+    points, k = t["graph.points"].astype(np.float64), meta["signal"]["info"]["k"]
+    n = len(points)
+    pairs = []
+    if "graph.faces" in t:
+        f = t["graph.faces"].astype(np.int64)
+        pairs += [f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]
+    if "graph.edges" in t:
+        pairs.append(t["graph.edges"].astype(np.int64))
+    pairs = np.concatenate(pairs)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    adjacency = np.zeros((n, n))
+    adjacency[pairs[:, 0], pairs[:, 1]] = adjacency[pairs[:, 1], pairs[:, 0]] = 1.0
+    _, vectors = np.linalg.eigh(np.diag(adjacency.sum(1)) - adjacency)
+    embedding = (vectors[:, :k] * np.sqrt(n)).astype(np.float32)
+    anchors = t["graph.anchor_points"].astype(np.float64)
+    nearest = np.array([np.argmin(((points - a) ** 2).sum(1)) for a in anchors])
+    u, _, vt = np.linalg.svd(embedding[nearest].astype(np.float64).T @ t["graph.anchor_embedding"].astype(np.float64))
+    return (embedding @ (u @ vt)).astype(np.float32)
+
+
+def decode(path: str) -> np.ndarray:
+    """The file at its stored resolution, as a writer would store it (see the module's docstring)."""
+    meta, t = read(path)
+    signal, info = meta["signal"], meta["signal"]["info"]
+    kind = meta["modality"]
+    if kind == "graph":
+        network = siren(t, meta["model"], graph_embedding(meta, t))
+    else:
+        shape = tuple(hi - lo for lo, hi in signal["window"])
+        if kind == "shape":  # the stored grid spread over the window: at least 2 samples per axis
+            shape = tuple(max(2, n) for n in shape)
+        network = decode_grid(meta, t, shape)
+    values = network * np.float32(signal["scale"]) + np.float32(signal["offset"])
+    if kind in ("image", "video"):
+        peak = 2.0 ** info.get("bit_depth", 8) - 1
+        return np.rint(np.clip(values, 0.0, 1.0) * np.float32(peak)).astype(np.uint8 if peak == 255 else np.uint16)
+    if kind == "shape":
+        field = values[..., 0]
+        return 1.0 / (1.0 + np.exp(-np.clip(field, -60, 60))) if info["field"] == "occupancy" else field
+    if kind == "volume" and np.issubdtype(np.dtype(info["dtype"]), np.integer):
+        limits = np.iinfo(info["dtype"])
+        return np.clip(np.rint(values), limits.min, limits.max).astype(info["dtype"])
+    if kind == "volume":
+        return values.astype(info["dtype"])
+    return values
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: reference_decoder.py FILE.safetensors OUT.npy")
+    np.save(sys.argv[2], decode(sys.argv[1]))
