@@ -23,8 +23,14 @@ from safetensors import safe_open
 def read(path: str) -> tuple[dict, dict]:
     """Metadata (JSON values parsed) and tensors (weights as float32, graph arrays as stored)."""
     with safe_open(path, framework="numpy") as handle:
-        meta = dict(handle.metadata())
-        tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+        stored = dict(handle.metadata())
+        tensors = {name: handle.get_tensor(name) for name in handle.keys() if not name.startswith("aux.")}
+    if "inr.version" in stored:  # version 2.x: namespaced keys
+        assert stored["inr.version"].split(".")[0] == "2", "a newer major version"
+        meta = {key[4:]: value for key, value in stored.items() if key.startswith("inr.")}
+    else:  # version 1: bare keys, the kind under "modality"
+        assert stored.get("format") == "inr" and stored.get("version") == "1", "not an inr file"
+        meta = dict(stored, kind=stored["modality"])
     for key in ("model", "signal", "training"):
         meta[key] = json.loads(meta[key])
     weights = {k: v.astype(np.float32) for k, v in tensors.items() if not k.startswith("graph.")}
@@ -130,7 +136,7 @@ def decode(path: str) -> np.ndarray:
     """The file at its stored resolution, as a writer would store it (see the module's docstring)."""
     meta, t = read(path)
     signal, info = meta["signal"], meta["signal"]["info"]
-    kind = meta["modality"]
+    kind = meta["kind"]
     if kind == "graph":
         network = siren(t, meta["model"], graph_embedding(meta, t))
     else:

@@ -1,8 +1,10 @@
 """The ``.safetensors`` INR file: weights plus JSON metadata; read and validated without unpickling.
 
 Layout (docs/FORMAT.md): safetensors tensors named after the model's state dict, and string
-metadata keys ``format`` (= "inr"), ``version``, ``modality``, ``arch``, ``model`` (JSON
-config), ``signal`` (JSON description), ``training`` (JSON record), ``dtype`` and ``software``.
+metadata keys ``inr.version`` (``"MAJOR.MINOR"``), ``inr.kind``, ``inr.arch``, ``inr.dtype``,
+``inr.model`` (JSON config), ``inr.signal`` (JSON description), ``inr.training`` (JSON record)
+and ``inr.software``.  Version 1 files (bare keys ``format``, ``version``, ``modality``, …) are
+read forever; unknown metadata keys and ``aux.*`` tensors are ignored (the versioning policy).
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from inrcli.models import config_class, model_class
 if TYPE_CHECKING:  # torch is imported where weights are read or written: a header needs none
     import torch
 
-FORMAT_NAME = "inr"
-FORMAT_VERSION = 1
+FORMAT_VERSION = (2, 0)  # (major, minor): a reader reads every minor of the majors it knows
+KEY_PREFIX = "inr."
+AUX_PREFIX = "aux."  # tensors a later minor version may add; readers of earlier minors ignore them
+V1_KEYS = {"kind": "modality", "arch": "arch", "dtype": "dtype", "model": "model", "signal": "signal",
+           "training": "training", "software": "software"}  # version 1: field → its bare key
 MAX_FILE_BYTES = 1 << 30
 MAX_HEADER_BYTES = 16 << 20
 STORAGE_DTYPES = {"float32": "F32", "float16": "F16"}  # --dtype → safetensors' name (torch's is the same word)
@@ -112,10 +117,9 @@ def to_bytes(inr: InrFile) -> bytes:
             raise InrError(f"weight {name} is not finite in {inr.dtype}; training diverged (try a lower --lr)")
     for name, array in inr.extras.items():
         tensors[name] = torch.from_numpy(np.ascontiguousarray(array))
-    metadata = {
-        "format": FORMAT_NAME,
-        "version": str(FORMAT_VERSION),
-        "modality": inr.modality,
+    fields = {
+        "version": "%d.%d" % FORMAT_VERSION,
+        "kind": inr.modality,
         "arch": inr.model.name,
         "model": json.dumps(inr.model.config.to_dict()),
         "signal": json.dumps(inr.signal.to_dict()),
@@ -123,6 +127,7 @@ def to_bytes(inr: InrFile) -> bytes:
         "dtype": inr.dtype,
         "software": f"inrcli {__version__}",
     }
+    metadata = {KEY_PREFIX + key: value for key, value in fields.items()}
     return _canonical_header(save_tensors(tensors, metadata=metadata))
 
 
@@ -211,28 +216,49 @@ class Header:
 def parse_header(data: bytes) -> Header:
     """Read and check a file's metadata without touching its weights (and without torch)."""
     entries, meta = read_header(data)
-    if meta.get("format") != FORMAT_NAME:
-        raise InrFileError("not an inr file: metadata 'format' is not 'inr'")
-    version = meta.get("version", "")
-    if not version.isdigit():
-        raise InrFileError(f"format version {version!r} is not a number")
-    if int(version) > FORMAT_VERSION:
-        raise InrFileError(f"file has format version {version}; this inr reads up to {FORMAT_VERSION}: upgrade inrcli")
+    fields = metadata_fields(meta)
     from inrcli.signals import KINDS, signal_kind
 
-    if meta.get("modality") not in KINDS:
-        raise InrFileError(f"unknown modality {meta.get('modality')!r}")
-    if meta.get("dtype") not in STORAGE_DTYPES:
-        raise InrFileError(f"unknown storage dtype {meta.get('dtype')!r}")
-    config = config_class(meta.get("arch", ""), from_file=True).from_dict(_json(meta, "model"))
-    signal = SignalDescription.from_dict(_json(meta, "signal"))
-    training = _json(meta, "training")
+    if fields.get("kind") not in KINDS:
+        raise InrFileError(f"unknown signal kind {fields.get('kind')!r}")
+    if fields.get("dtype") not in STORAGE_DTYPES:
+        raise InrFileError(f"unknown storage dtype {fields.get('dtype')!r}")
+    config = config_class(fields.get("arch", ""), from_file=True).from_dict(_json(fields, "model"))
+    signal = SignalDescription.from_dict(_json(fields, "signal"))
+    training = _json(fields, "training")
     if not isinstance(training, dict):
         raise InrFileError("training record is not an object")
-    kind = signal_kind(meta["modality"])
+    kind = signal_kind(fields["kind"])
     kind.check_info(signal.info)
     _check_consistency(kind, config, signal)
-    return Header(entries, meta["modality"], meta["arch"], meta["dtype"], config, signal, training, len(data))
+    weights = {name: entry for name, entry in entries.items() if not name.startswith(AUX_PREFIX)}
+    return Header(weights, fields["kind"], fields["arch"], fields["dtype"], config, signal, training, len(data))
+
+
+def metadata_fields(meta: dict[str, str]) -> dict[str, str]:
+    """The file's fields by their names in the current version (``kind``, ``model``, …), from a
+    file of any version this reader knows; other tools' keys and unknown ``inr.*`` keys (a later
+    minor version's additions) are left out."""
+    if KEY_PREFIX + "version" in meta:
+        major, _ = parse_version(meta[KEY_PREFIX + "version"])
+        if major > FORMAT_VERSION[0]:
+            raise InrFileError(f"file has format version {meta[KEY_PREFIX + 'version']}; this inr reads versions 1 "
+                               f"and {FORMAT_VERSION[0]}.x: upgrade inrcli")
+        return {key[len(KEY_PREFIX):]: value for key, value in meta.items() if key.startswith(KEY_PREFIX)}
+    if meta.get("format") == "inr":  # version 1: bare keys, an integer version
+        if meta.get("version") != "1":
+            raise InrFileError(f"file has format version {meta.get('version')!r}; this inr reads versions 1 "
+                               f"and {FORMAT_VERSION[0]}.x: upgrade inrcli")
+        return {field: meta[key] for field, key in V1_KEYS.items() if key in meta} | {"version": "1.0"}
+    raise InrFileError("not an inr file: metadata has no 'inr.version'")
+
+
+def parse_version(text: str) -> tuple[int, int]:
+    """``"MAJOR.MINOR"`` → (major, minor)."""
+    major, dot, minor = text.partition(".")
+    if not (dot and major.isdigit() and minor.isdigit() and len(text) <= 12):
+        raise InrFileError(f"format version {text!r} is not MAJOR.MINOR")
+    return int(major), int(minor)
 
 
 def from_bytes(data: bytes) -> InrFile:
@@ -255,6 +281,8 @@ def from_bytes(data: bytes) -> InrFile:
     except Exception as exc:  # the safetensors parser rejects bad offsets and sizes
         raise InrFileError(f"tensor data is corrupt ({exc})") from None
     extras = {name: tensors.pop(name).numpy() for name in extras_expected}
+    for name in [n for n in tensors if n.startswith(AUX_PREFIX)]:
+        del tensors[name]  # a later minor version's addition: not needed to decode
     for name, tensor in tensors.items():
         if not torch.isfinite(tensor).all():
             raise InrFileError(f"weight {name!r} holds NaN or infinite values")
@@ -324,11 +352,11 @@ def describe_source(source: str) -> dict:
 
 def _json(meta: dict, key: str):
     if key not in meta:
-        raise InrFileError(f"metadata lacks {key!r}")
+        raise InrFileError(f"metadata lacks {KEY_PREFIX + key!r}")
     try:
         return json.loads(meta[key])
     except ValueError:
-        raise InrFileError(f"metadata {key!r} is not valid JSON") from None
+        raise InrFileError(f"metadata {KEY_PREFIX + key!r} is not valid JSON") from None
 
 
 def _check_consistency(kind, config, signal: SignalDescription) -> None:

@@ -45,20 +45,27 @@ def test_float16_storage(encoded_tiny: Path):
     assert again.dtype == "float16"
 
 
+def _edit_json(key: str, change: dict):
+    return lambda m: m.update({key: json.dumps(json.loads(m[key]) | change)})
+
+
 def mutations():
-    yield "not inr", lambda m: m.update(format="other"), None
-    yield "future version", lambda m: m.update(version="99"), None
-    yield "missing model", lambda m: m.pop("model"), None
-    yield "model not json", lambda m: m.update(model="{"), None
-    yield "unknown arch", lambda m: m.update(arch="nerf"), None
-    yield "unknown modality", lambda m: m.update(modality="smell"), None
-    yield "huge width", lambda m: m.update(model=json.dumps(json.loads(m["model"]) | {"local_width": 10 ** 9})), None
-    yield "wrong width", lambda m: m.update(model=json.dumps(json.loads(m["model"]) | {"local_width": 5})), None
-    yield "width as string", lambda m: m.update(model=json.dumps(json.loads(m["model"]) | {"local_width": "8"})), None
-    yield "kept out of range", lambda m: m.update(model=json.dumps(_kept(json.loads(m["model"]), [[0, 9], [0, 4]]))), None
-    yield "window mismatch", lambda m: m.update(signal=json.dumps(json.loads(m["signal"]) | {"window": [[0, 10], [0, 24]]})), None
-    yield "channels mismatch", lambda m: m.update(signal=json.dumps(json.loads(m["signal"]) | {"channels": 4})), None
-    yield "dtype claim", lambda m: m.update(dtype="float16"), None
+    yield "not inr", lambda m: m.pop("inr.version"), None
+    yield "future major version", lambda m: m.update({"inr.version": "3.0"}), None
+    yield "version not major.minor", lambda m: m.update({"inr.version": "2"}), None
+    yield "missing model", lambda m: m.pop("inr.model"), None
+    yield "model not json", lambda m: m.update({"inr.model": "{"}), None
+    yield "unknown arch", lambda m: m.update({"inr.arch": "nerf"}), None
+    yield "unknown kind", lambda m: m.update({"inr.kind": "smell"}), None
+    yield "huge width", _edit_json("inr.model", {"local_width": 10 ** 9}), None
+    yield "wrong width", _edit_json("inr.model", {"local_width": 5}), None
+    yield "width as string", _edit_json("inr.model", {"local_width": "8"}), None
+    yield "unknown model field", _edit_json("inr.model", {"hash_levels": 16}), None
+    yield "kept out of range", lambda m: m.update({"inr.model": json.dumps(_kept(json.loads(m["inr.model"]),
+                                                                                 [[0, 9], [0, 4]]))}), None
+    yield "window mismatch", _edit_json("inr.signal", {"window": [[0, 10], [0, 24]]}), None
+    yield "channels mismatch", _edit_json("inr.signal", {"channels": 4}), None
+    yield "dtype claim", lambda m: m.update({"inr.dtype": "float16"}), None
     yield "nan weight", None, lambda t: t["out_bias"].__setitem__((0, 0), float("nan"))
     yield "missing tensor", None, lambda t: t.pop("merge.linear.bias")
     yield "extra tensor", None, lambda t: t.update(extra=torch.zeros(1))
@@ -95,3 +102,51 @@ def test_non_json_header_is_refused():
     body = b"\xff" * 20
     with pytest.raises(InrFileError, match="JSON"):
         fileformat.from_bytes(struct.pack("<Q", len(body)) + body)
+
+
+def test_files_use_namespaced_keys_and_a_major_minor_version(encoded_tiny: Path):
+    _, meta = fileformat.read_header(encoded_tiny.read_bytes())
+    assert meta["inr.version"] == "2.0" and meta["inr.kind"] == "image"
+    assert all(key.startswith("inr.") for key in meta)  # nothing that other tools read as their own
+
+
+def test_a_later_minor_version_adds_keys_and_aux_tensors_that_are_ignored(encoded_tiny: Path):
+    """What a minor version may add; an older reader still decodes the file exactly."""
+    def newer(meta):
+        meta.update({"inr.version": "2.7", "inr.thumbnail": "…", "format": "pt"})
+
+    data = rewrite(encoded_tiny.read_bytes(), newer, lambda t: t.update({"aux.preview": torch.zeros(4, 4)}))
+    inr, original = fileformat.from_bytes(data), fileformat.load(encoded_tiny)
+    for (name, a), (_, b) in zip(inr.model.state_dict().items(), original.model.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize("path", sorted((FIXTURES / "v1").glob("*.safetensors")), ids=lambda p: p.stem)
+def test_version_1_files_are_read_forever(path: Path):
+    """Files written by inrcli before format 2 (tests/fixtures/v1/README.md): they load, and
+    decode as the reference decoder (written from docs/FORMAT.md) says."""
+    import importlib.util
+
+    import numpy as np
+
+    from inrcli import api
+
+    _, meta = fileformat.read_header(path.read_bytes())
+    assert meta["format"] == "inr" and meta["version"] == "1"
+    inr = fileformat.load(path)
+    spec = importlib.util.spec_from_file_location("ref", Path(__file__).parents[1] / "docs" / "reference_decoder.py")
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    expected = reference.decode(str(path))
+    decoded = api.decode(inr).values
+    if inr.modality in ("image", "video"):
+        peak = 2 ** inr.signal.info.get("bit_depth", 8) - 1
+        difference = np.abs(np.rint(np.clip(decoded, 0, 1) * peak) - expected.astype(np.float64))
+        assert difference.max() <= 1
+    elif inr.modality == "volume":
+        assert np.abs(decoded.reshape(expected.shape) - expected.astype(np.float64)).max() <= 1.0
+    else:
+        assert np.abs(decoded.reshape(expected.shape) - expected).max() <= 1e-4
