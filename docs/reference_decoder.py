@@ -65,18 +65,18 @@ def local_global(t: dict, config: dict, x: np.ndarray, slot: int) -> np.ndarray:
     return hidden @ t["out_weight"][slot] + t["out_bias"][slot]
 
 
-def centres(lo: int, hi: int, n_out: int, n_full: int) -> np.ndarray:
-    """Network coordinates of ``n_out`` sample centres over ``[lo, hi)`` of ``n_full`` (float64)."""
+def centres(lo: int, hi: int, n_out: int, origin: int, span: int) -> np.ndarray:
+    """Network coordinates of ``n_out`` sample centres over ``[lo, hi)`` in the frame (float64)."""
     positions = lo + (np.arange(n_out, dtype=np.float64) + 0.5) * (hi - lo) / n_out
-    return 2.0 * positions / n_full - 1.0
+    return 2.0 * (positions - origin) / span - 1.0
 
 
-def blend(axis: np.ndarray, edges: list[int], kept: list[int], n_full: int) -> list[tuple[int, np.ndarray]]:
+def blend(axis: np.ndarray, edges: list[int], kept: list[int], origin: int, span: int) -> list[tuple[int, np.ndarray]]:
     """Per kept partition along one axis: ``(index, weight per coordinate)`` (zero outside its support)."""
     lo, hi = kept
-    inner = np.array(edges[1:-1], dtype=np.float64) * (2.0 / n_full) - 1.0
+    inner = (np.array(edges[1:-1], dtype=np.float64) - origin) * (2.0 / span) - 1.0
     own = np.clip(np.searchsorted(inner, axis, side="right"), lo, hi - 1)
-    position = (axis + 1.0) * (n_full / 2.0)
+    position = (axis + 1.0) * (span / 2.0) + origin
     edges = np.array(edges, dtype=np.float64)
     first, last = edges[own] + 0.5, edges[own + 1] - 0.5
     before = (position < first) & (own > lo)
@@ -90,12 +90,14 @@ def blend(axis: np.ndarray, edges: list[int], kept: list[int], n_full: int) -> l
 def decode_grid(meta: dict, t: dict, shape: tuple[int, ...]) -> np.ndarray:
     """The network's output on ``shape`` sample centres over the file's window: ``(*shape, C)`` float32."""
     config, signal = meta["model"], meta["signal"]
-    axes = [centres(lo, hi, n, full) for (lo, hi), n, full in zip(signal["window"], shape, signal["full_shape"])]
+    part = config.get("partitioning", {})
+    origin = part.get("origin", [0] * len(shape))  # a file grown by inr extend keeps its first frame
+    span = part.get("span", signal["full_shape"])
+    axes = [centres(lo, hi, n, o, s) for (lo, hi), n, o, s in zip(signal["window"], shape, origin, span)]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes)).astype(np.float32)
     if meta["arch"] == "siren":
         return siren(t, config, grid).reshape(*shape, -1)
-    part = config["partitioning"]
-    per_axis = [blend(a, e, k, n) for a, e, k, n in zip(axes, part["edges"], part["kept"], part["full_shape"])]
+    per_axis = [blend(a, e, k, o, s) for a, e, k, o, s in zip(axes, part["edges"], part["kept"], origin, span)]
     kept_grid = [hi - lo for lo, hi in part["kept"]]
     out = np.zeros((len(grid), config["out_dim"]), np.float32)
     for combo in itertools.product(*per_axis):

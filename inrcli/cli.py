@@ -19,8 +19,8 @@ from inrcli import DEFAULT_STEPS, __version__
 from inrcli.errors import Terminated, UsageError
 from inrcli.outcome import fail, guarded
 from inrcli.files import STDIO, check_target
-from inrcli.render import (DecodeProgress, EncodeProgress, FilesProgress, emit_json, encode_line, param_text,
-                           training_text)
+from inrcli.render import (DecodeProgress, EncodeProgress, FilesProgress, emit_json, encode_line, extend_line,
+                           param_text, training_text)
 from inrcli.threads import apply_threads, choose_threads
 
 class _Lazy:
@@ -261,6 +261,47 @@ def crop(
     if not quiet:
         err.print(f"{model} → {output}: kept partitions {region}, {api.kind_of(inr).size_text(cropped.signal.shape)}, "
                   f"{size:,} bytes ({100 * size / max(inr.size_bytes, 1):.0f}% of the original)", markup=False)
+
+
+@app.command()
+@command
+def extend(
+    model: Annotated[str, typer.Argument(help="lg-siren INR file to grow.")],
+    signal_file: Annotated[str, typer.Argument(metavar="SIGNAL", help="The larger signal, holding the encoded one at --at.")],
+    at: Annotated[str, typer.Option(help="Where the encoded signal sits in SIGNAL, in samples per axis: R,C for images, one offset for audio, F,R,C for video and volumes.")],
+    output: Annotated[Optional[str], typer.Option("-o", "--output", help="Output file (default: MODEL_extended.safetensors).")] = None,
+    steps: Annotated[Optional[int], typer.Option(help=f"Training steps of the new partitions (default {DEFAULT_STEPS} unless --seconds is given).")] = None,
+    seconds: Annotated[Optional[float], typer.Option(help="Wall-clock training budget in seconds.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (default: the kind's).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the new partitions' initialisation and sampling.")] = 0,
+    sample_fraction: Annotated[Optional[float], typer.Option(help="Share of each new partition's samples drawn per step.")] = None,
+    device: Device = "cpu",
+    threads: Annotated[Optional[int], typer.Option(help="Compute threads (default: the usable cores that are idle).")] = None,
+    force: Force = False,
+    quiet: Quiet = False,
+    as_json: Json = False,
+) -> None:
+    """Grow an encoded signal: new partitions around the old grid, trained alone; the old region decodes as before."""
+    from inrcli import extend as extension
+
+    output = output or _default_output(model, "safetensors", "_extended")
+    _check_json_stdout(output, as_json)
+    check_target(output, force, (model, signal_file))
+    inr = api.load(model)
+    options = api.EncodeOptions(steps=steps, seconds=seconds, lr=lr, seed=seed, device=device,
+                                sample_fraction=sample_fraction, dtype=inr.dtype)
+    bigger = signals.read_signal(signal_file)
+    offsets = extension.parse_offsets(at, len(inr.signal.full_shape))
+    apply_threads(choose_threads(threads))
+    with EncodeProgress(err, enabled=not quiet) as bar:
+        grown, report = extension.extend(inr, bigger, offsets, options, on_step=bar.update)
+    size = fileformat.save_to(grown, output, force, (model, signal_file))
+    summary = {"output": output, "model": model, "signal": signal_file, **report, "bytes": size,
+               "original_bytes": inr.size_bytes, "params": api.describe(grown)["params"]}
+    if as_json:
+        emit_json(summary)
+    if not quiet:
+        err.print(extend_line(summary), markup=False)
 
 
 @app.command("eval")

@@ -14,6 +14,7 @@ Conventions (see docs/FORMAT.md):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,9 +28,12 @@ if TYPE_CHECKING:  # torch is imported where coordinates are routed: reading a f
 Range = tuple[int, int]
 
 
-def sample_centres(window: tuple[float, float], n_out: int, n_full: int) -> np.ndarray:
+def sample_centres(window: tuple[float, float], n_out: int, n_full: int, origin: int = 0,
+                   span: int | None = None) -> np.ndarray:
     """Network coordinates of ``n_out`` evenly spaced sample centres over ``window``.
 
+    Position ``u`` (in samples) maps to ``2 (u − origin) / span − 1``: by default (origin 0, span
+    ``n_full``) the signal spans [−1, 1]; an extended file keeps its first region's frame.
     Computed in float64 so that a crop decoded at scale 1 reproduces exactly the coordinates
     of the full decode: ``lo + (i + 0.5) * (hi - lo) / n_out`` is exact there.
 
@@ -38,7 +42,7 @@ def sample_centres(window: tuple[float, float], n_out: int, n_full: int) -> np.n
     lo, hi = window
     i = np.arange(n_out, dtype=np.float64)
     positions = lo + (i + 0.5) * (hi - lo) / n_out
-    return 2.0 * positions / n_full - 1.0
+    return 2.0 * (positions - origin) / (span or n_full) - 1.0
 
 
 def even_edges(n_samples: int, n_parts: int) -> tuple[int, ...]:
@@ -77,11 +81,22 @@ class Partitioning:
         edges: per axis, the first sample index of every partition plus the end
             (``len == parts + 1``, starting at 0 and ending at ``full_shape[axis]``).
         kept: per axis, the half-open range of partition indices the model holds.
+        origin, span: the coordinate frame, per axis: sample position ``u`` is the network
+            coordinate ``2 (u − origin) / span − 1``. None means origin 0 and span
+            ``full_shape`` (the signal spans [−1, 1]); a file grown by ``inr extend`` keeps its
+            first region's frame, so the old networks see the coordinates they were trained on.
     """
 
     full_shape: tuple[int, ...]
     edges: tuple[tuple[int, ...], ...]
     kept: tuple[Range, ...]
+    origin: tuple[int, ...] | None = None
+    span: tuple[int, ...] | None = None
+
+    def frame(self, axis: int) -> tuple[int, int]:
+        """``(origin, span)`` of ``axis``."""
+        origin = self.origin[axis] if self.origin is not None else 0
+        return origin, self.span[axis] if self.span is not None else self.full_shape[axis]
 
     @classmethod
     def even(cls, full_shape: tuple[int, ...], grid: tuple[int, ...]) -> Partitioning:
@@ -136,8 +151,8 @@ class Partitioning:
         """
         import torch
 
-        n = self.full_shape[axis]
-        inner = torch.tensor(self.edges[axis][1:-1], dtype=torch.float64) * (2.0 / n) - 1.0
+        origin, span = self.frame(axis)
+        inner = (torch.tensor(self.edges[axis][1:-1], dtype=torch.float64) - origin) * (2.0 / span) - 1.0
         index = torch.searchsorted(inner.to(coords.device), coords.to(torch.float64).contiguous(), right=True)
         lo, hi = self.kept[axis]
         return index.clamp_(lo, hi - 1)
@@ -161,7 +176,8 @@ class Partitioning:
 
         own = self.axis_partition(axis, coords)
         edges = torch.tensor(self.edges[axis], dtype=torch.float64, device=coords.device)
-        position = (coords.to(torch.float64) + 1.0) * (self.full_shape[axis] / 2.0)  # in samples
+        origin, span = self.frame(axis)
+        position = (coords.to(torch.float64) + 1.0) * (span / 2.0) + origin  # in samples
         first_centre, last_centre = edges[own] + 0.5, edges[own + 1] - 0.5
         lo, hi = self.kept[axis]
         before = (position < first_centre) & (own > lo)
@@ -192,7 +208,36 @@ class Partitioning:
                 raise UsageError(
                     f"--region {lo}:{hi} on axis {axis} is empty or outside the kept partitions ({kept_text})"
                 )
-        return Partitioning(self.full_shape, self.edges, tuple(region))
+        return Partitioning(self.full_shape, self.edges, tuple(region), self.origin, self.span)
+
+    def extended(self, at: tuple[int, ...], new_shape: tuple[int, ...]) -> tuple[Partitioning, tuple[int, ...]]:
+        """The grid of a signal of ``new_shape`` that holds this whole signal at sample offset
+        ``at``: this grid's partitions moved by ``at``, and new partitions of about this grid's
+        pitch on every side (the samples before and after, each split evenly), all kept.  The frame
+        moves with the old partitions, so they keep their coordinates.
+
+        Returns: the new partitioning and, per axis, how many new partitions precede the old ones.
+        """
+        if self.is_cropped:
+            raise UsageError("a cropped file cannot be extended; extend the full file, then crop")
+        if len(at) != self.ndim or len(new_shape) != self.ndim:
+            raise UsageError(f"--at needs {self.ndim} offset(s)")
+        edges, before = [], []
+        for axis, (offset, n_new, n_old, old) in enumerate(zip(at, new_shape, self.full_shape, self.edges)):
+            if not 0 <= offset <= n_new - n_old:
+                raise UsageError(f"--at {offset} on axis {axis}: the encoded {n_old} samples do not fit inside "
+                                 f"the new signal's {n_new} there")
+            pitch = n_old / (len(old) - 1)
+            after = n_new - offset - n_old
+            head = even_edges(offset, math.ceil(offset / pitch)) if offset else (0,)
+            tail = even_edges(after, math.ceil(after / pitch)) if after else (0,)
+            edges.append(head[:-1] + tuple(e + offset for e in old) + tuple(e + offset + n_old for e in tail[1:]))
+            before.append(len(head) - 1)
+        frames = [self.frame(a) for a in range(self.ndim)]
+        origin = tuple(o + offset for (o, _), offset in zip(frames, at))
+        grown = Partitioning(tuple(new_shape), tuple(edges), tuple((0, len(e) - 1) for e in edges), origin,
+                             tuple(s for _, s in frames))
+        return grown, tuple(before)
 
     def slot_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
         """First and one-past-last sample index of every kept partition.
@@ -208,8 +253,9 @@ class Partitioning:
         return torch.from_numpy(lows).long(), torch.from_numpy(highs).long()
 
     def to_dict(self) -> dict:
+        frame = {} if self.origin is None else {"origin": list(self.origin), "span": list(self.span)}
         return {"full_shape": list(self.full_shape), "edges": [list(e) for e in self.edges],
-                "kept": [list(k) for k in self.kept]}
+                "kept": [list(k) for k in self.kept]} | frame
 
     @classmethod
     def from_dict(cls, data: object) -> Partitioning:
@@ -227,7 +273,18 @@ class Partitioning:
                 raise InrFileError("partition edges are not increasing from 0 to the signal size")
             if not 0 <= lo < hi <= len(e) - 1:
                 raise InrFileError("kept partition range is empty or outside the grid")
-        return cls(full_shape, edges, kept)
+        if ("origin" in data) != ("span" in data):
+            raise InrFileError("partitioning metadata has an origin without a span, or a span without an origin")
+        if "origin" not in data:
+            return cls(full_shape, edges, kept)
+        try:
+            origin, span = tuple(_whole(n) for n in data["origin"]), tuple(_whole(n) for n in data["span"])
+        except (TypeError, ValueError) as exc:
+            raise InrFileError(f"partitioning frame is malformed ({exc})") from None
+        if len(origin) != len(full_shape) or len(span) != len(full_shape) or not all(
+                0 <= o < n and 1 <= s <= n for o, s, n in zip(origin, span, full_shape)):
+            raise InrFileError("partitioning frame lies outside the signal")
+        return cls(full_shape, edges, kept, origin, span)
 
 
 def _whole(value: object) -> int:

@@ -150,7 +150,10 @@ def decode_grid(model: torch.nn.Module, out_shape: tuple[int, ...], window: tupl
         full_shape: samples per axis of the full signal (fixes the coordinate scale).
     Returns: ``(*out_shape, C)`` float32.
     """
-    axes = [torch.from_numpy(sample_centres(window[a], out_shape[a], full_shape[a])) for a in range(len(out_shape))]
+    partitioning = partitioning_of(model)
+    frames = [partitioning.frame(a) if partitioning is not None else (0, full_shape[a]) for a in range(len(out_shape))]
+    axes = [torch.from_numpy(sample_centres(window[a], out_shape[a], full_shape[a], *frames[a]))
+            for a in range(len(out_shape))]
     out = np.zeros((*out_shape, model.out_dim), dtype=np.float32)
     batcher = _Batcher(model, torch.device(device))
     total, done = int(np.prod(out_shape)), 0

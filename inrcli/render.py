@@ -167,3 +167,12 @@ def encode_line(summary: dict, kind) -> str:
     quality = kind.metric_specs[kind.headline].text(summary[kind.headline])
     return (f"{summary['input']} → {summary['output']}: {summary['params']:,} params, {summary['steps']} steps in "
             f"{summary['seconds']:.1f} s, {quality}, {summary['bytes']:,} bytes")
+
+
+def extend_line(summary: dict) -> str:
+    """``a.safetensors + big.png → a_extended.safetensors: 16 partitions added (grid 16×32), …``."""
+    grid = "×".join(map(str, summary["partitions"]))
+    return (f"{summary['model']} + {summary['signal']} → {summary['output']}: {summary['added_partitions']} partitions "
+            f"added (grid {grid}), {summary['steps']} steps in {summary['seconds']:.1f} s, new region "
+            f"{summary['new_region_psnr']:.2f} dB, {summary['bytes']:,} bytes "
+            f"({100 * summary['bytes'] / max(summary['original_bytes'], 1):.0f}% of the original)")

@@ -30,6 +30,22 @@ class Sampler:
         raise NotImplementedError
 
 
+class SlotView:
+    """The part of a partitioning that a sampler draws from: only ``slots`` (``inr extend``
+    trains the new partitions alone).  Row ``b`` of a batch is ``slots[b]``."""
+
+    def __init__(self, partitioning: Partitioning, slots: torch.Tensor):
+        self.partitioning, self.slots = partitioning, slots
+        self.num_slots = len(slots)
+
+    def slot_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        lows, highs = self.partitioning.slot_bounds()
+        return lows[self.slots], highs[self.slots]
+
+    def frame(self, axis: int) -> tuple[int, int]:
+        return self.partitioning.frame(axis)
+
+
 class GridSampler(Sampler):
     """Training batches of a gridded signal.
 
@@ -58,7 +74,8 @@ class GridSampler(Sampler):
         self.shape = shape
         self.seed = seed
         self.targets = values.reshape(-1, values.shape[-1])
-        self.axes = [torch.from_numpy(sample_centres((0, n), n, n)).float() for n in shape]
+        frames = [partitioning.frame(a) if partitioning is not None else (0, n) for a, n in enumerate(shape)]
+        self.axes = [torch.from_numpy(sample_centres((0, n), n, n, *frame)).float() for n, frame in zip(shape, frames)]
         self.strides = torch.tensor([math.prod(shape[a + 1:]) for a in range(len(shape))])
         self.partitioning = partitioning
         total = self.targets.shape[0]

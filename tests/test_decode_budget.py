@@ -1,5 +1,5 @@
 """Files whose headers lie about their decoded size: each reader refuses them from the header or
-stops while decoding (signals/limits.py), and the signal fuzzer finds nothing (issue 12)."""
+stops while decoding (inrcli/limits.py), and the signal fuzzer finds nothing (issue 12)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import soundfile
 
 from inrcli.errors import SignalReadError
 from inrcli.signals import read_signal
-from inrcli.signals.limits import DecodeBudget
+from inrcli.limits import DecodeBudget
 from tests.conftest import invoke
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -133,6 +133,49 @@ class LocalGlobalSiren(Partitioned, nn.Module):
         cropped.load_state_dict(state)
         return cropped
 
+    def extended(self, at: tuple[int, ...], new_shape: tuple[int, ...]
+                 ) -> tuple[LocalGlobalSiren, torch.Tensor, torch.Tensor]:
+        """A model of a larger signal that holds this one at sample offset ``at``: this model's
+        networks and shared layers, unchanged, plus freshly initialised local networks for the
+        new partitions around it (``Partitioning.extended``).
+
+        Returns: the model, the slots of the new partitions and the slots the old ones moved to
+        (``(n_new,)`` and ``(S_old,)`` int64).
+        """
+        grown, before = self.partitioning.extended(at, new_shape)
+        model = LocalGlobalSiren(replace(self.config, partitioning=grown))
+        moved = torch.tensor([grown.slot_of(tuple(i + b for i, b in zip(index, before)))
+                              for index in np.ndindex(*self.partitioning.kept_grid)])
+        model.adopt(self, moved)
+        fresh = torch.tensor(sorted(set(range(grown.num_slots)) - set(moved.tolist())), dtype=torch.int64)
+        return model, fresh, moved
+
+    def subset(self, slots: torch.Tensor) -> SlotSubset:
+        """This model evaluating only ``slots``, row ``b`` of a batch through ``slots[b]``."""
+        return SlotSubset(self, slots)
+
+    def adopt(self, other: LocalGlobalSiren, slots: torch.Tensor) -> None:
+        """Copy ``other``'s shared layers, and its local networks into ``slots``, bit for bit."""
+        own = self.state_dict()
+        with torch.no_grad():
+            for name, tensor in other.state_dict().items():
+                if name.startswith(("local_", "out_")):
+                    own[name][slots] = tensor
+                else:
+                    own[name].copy_(tensor)
+
+
+class SlotSubset(nn.Module):
+    """Trains some of a model's partitions only: ``(len(slots), n, d) -> (len(slots), n, out)``,
+    row ``b`` through ``slots[b]`` (``inr extend`` trains the new partitions; the rest get no gradient)."""
+
+    def __init__(self, model: LocalGlobalSiren, slots: torch.Tensor):
+        super().__init__()
+        self.model, self.slots = model, slots
+
+    def forward(self, coords: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model(coords, self.slots)
+
 
 def automatic_grid(shape: tuple[int, ...], partition_size, budget: int) -> tuple[int, ...]:
     """Partitions of about ``partition_size`` samples per axis (a number, or one per axis),

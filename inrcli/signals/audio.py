@@ -15,7 +15,7 @@ import numpy as np
 from inrcli import metrics
 from inrcli.errors import SignalReadError, UsageError
 from inrcli.signals.base import DecodePlan, MetricSpec, Preset, Signal, SignalKind, first_line, require
-from inrcli.signals.limits import DecodeBudget
+from inrcli.limits import DecodeBudget
 
 FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG"}
 DEFAULT_SUBTYPE = {"wav": "PCM_16", "flac": "PCM_16", "ogg": "VORBIS"}
@@ -25,6 +25,7 @@ BLOCK_FRAMES = 1 << 16
 class AudioKind(SignalKind):
     name = "audio"
     axes = 1
+    extendable = True
     default_output = "wav"
     # Small partitions keep the local networks narrow (cheap per sample) and 1/32 of each per step
     # buys ~7× the steps: gt_bach at 60 s 40.8 dB against 35.2 with 8192 samples and 1/8 (bench/RESULTS.md).

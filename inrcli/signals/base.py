@@ -125,6 +125,8 @@ class SignalKind:
     """Axes of the sample grid (the stored ``full_shape`` has this many entries)."""
     partitionable: bool = True
     """Whether the samples lie on a grid that partitions can split (croppable architectures)."""
+    extendable: bool = False
+    """Whether ``inr extend`` may grow a file of this kind (a grid sampled by ``GridSampler``)."""
     default_arch: str = "lg-siren"
     default_output: str = ""
     """Extension a decode writes when no output is named."""

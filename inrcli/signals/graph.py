@@ -24,7 +24,7 @@ import torch
 from inrcli.errors import InrFileError, SignalReadError, UsageError
 from inrcli.sampling import Sampler
 from inrcli.signals.base import DecodePlan, MetricSpec, Preset, Signal, SignalKind, TrainingData, first_line, require
-from inrcli.signals.limits import DecodeBudget
+from inrcli.limits import DecodeBudget
 
 DEFAULT_K = 100
 ANCHORS_PER_DIMENSION = 4

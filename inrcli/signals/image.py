@@ -17,7 +17,7 @@ from inrcli import metrics
 from inrcli.errors import InrError, SignalReadError, UsageError
 from inrcli.signals.base import (DecodePlan, MetricSpec, NotMyFile, Preset, Signal, SignalKind, first_line,
                                  parse_size, require, scaled_shape)
-from inrcli.signals.limits import DecodeBudget
+from inrcli.limits import DecodeBudget
 
 CONVERT_TO_RGB = {"CMYK", "YCbCr", "LAB", "HSV"}
 FLOAT_SLACK = 1e-3  # float pixels this far outside 0…1 are rounding, clipped; farther is another scale
@@ -27,6 +27,7 @@ EIGHT_BIT_ONLY = {"jpg", "jpeg", "bmp", "webp", "gif"}
 class ImageKind(SignalKind):
     name = "image"
     axes = 2
+    extendable = True
     default_output = "png"
     # Measured on astronaut.png at 60 s (bench/RESULTS.md, issue 5): a narrow global branch
     # costs 16² instead of ~70² multiply-adds per sample and a step half the samples, so a

@@ -15,7 +15,7 @@ from inrcli.errors import SignalReadError, UsageError
 from inrcli.signals.base import (DecodePlan, MetricSpec, Preset, Signal, SignalKind, first_line, parse_size, require,
                                  scaled_shape)
 from inrcli.signals.image import ImageKind, quantize
-from inrcli.signals.limits import DecodeBudget
+from inrcli.limits import DecodeBudget
 
 FRAME_EXTENSIONS = {"png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp"}
 CODECS = {"mp4": "libx264", "m4v": "libx264", "mov": "libx264", "mkv": "libx264", "avi": "mpeg4", "webm": "libvpx-vp9"}
@@ -25,6 +25,7 @@ DEFAULT_FPS = 25.0
 class VideoKind(SignalKind):
     name = "video"
     axes = 3
+    extendable = True
     default_output = "mp4"
     frame_kind = "image"
     presets = {"*": Preset(lr=2e-3, sample_fraction=1 / 32)}

@@ -19,7 +19,7 @@ import numpy as np
 
 from inrcli import metrics
 from inrcli.errors import InrFileError, SignalReadError, UsageError
-from inrcli.signals.limits import DecodeBudget
+from inrcli.limits import DecodeBudget
 from inrcli.signals.base import (DecodePlan, MetricSpec, NotMyFile, Preset, Signal, SignalKind, first_line,
                                  parse_size, require, scaled_shape)
 
@@ -31,6 +31,7 @@ SAMPLE_TYPES = INTEGER_TYPES + ("float32", "float64")
 class VolumeKind(SignalKind):
     name = "volume"
     axes = 3
+    extendable = True
     default_output = "npy"
     frame_kind = "image"
     # Probed on samples/phantom.nii.gz at 30 s (bench/RESULTS.md, "Volumes"): global width 16 and
