@@ -112,17 +112,18 @@ def test_audio_agrees_within_1e6(runner, inputs: Path, tmp_path: Path, arch: str
     assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= 1e-6
 
 
-def test_video_agrees_within_one_level(runner, inputs: Path, tmp_path: Path):
-    model = _encode(runner, inputs / "frames", tmp_path / "m.safetensors", "--params", "8000")
+@pytest.mark.parametrize("arch", ["lg-siren", "siren"])
+def test_video_agrees_within_one_level(runner, inputs: Path, tmp_path: Path, arch: str):
+    model = _encode(runner, inputs / "frames", tmp_path / "m.safetensors", "--params", "8000", "--arch", arch)
     assert invoke(runner, "decode", model, "-o", tmp_path / "f%02d.png", "-q").exit_code == 0
     theirs = np.stack([iio.imread(tmp_path / f"f{k:02d}.png") for k in range(4)])
     ours = _reference().decode(str(model))
     assert ours.shape == theirs.shape and np.abs(ours.astype(int) - theirs).max() <= 1
 
 
-@pytest.mark.parametrize("source", ["scan.npy", "field.npy"])
-def test_volumes_agree(runner, inputs: Path, tmp_path: Path, source: str):
-    model = _encode(runner, inputs / source, tmp_path / "m.safetensors", "--params", "4000")
+@pytest.mark.parametrize("source, arch", [("scan.npy", "lg-siren"), ("field.npy", "lg-siren"), ("scan.npy", "siren")])
+def test_volumes_agree(runner, inputs: Path, tmp_path: Path, source: str, arch: str):
+    model = _encode(runner, inputs / source, tmp_path / "m.safetensors", "--params", "4000", "--arch", arch)
     assert invoke(runner, "decode", model, "-o", tmp_path / "out.npy", "-q").exit_code == 0
     theirs, ours = np.load(tmp_path / "out.npy"), _reference().decode(str(model))
     assert ours.dtype == theirs.dtype and ours.size == theirs.size
@@ -130,11 +131,12 @@ def test_volumes_agree(runner, inputs: Path, tmp_path: Path, source: str):
     assert np.abs(ours.reshape(theirs.shape).astype(np.float64) - theirs).max() <= tolerance
 
 
-@pytest.mark.parametrize("field", ["occupancy", "sdf"])
-def test_shape_fields_agree(runner, inputs: Path, tmp_path: Path, monkeypatch, field: str):
+@pytest.mark.parametrize("field, arch", [("occupancy", "lg-siren"), ("sdf", "lg-siren"), ("occupancy", "siren")])
+def test_shape_fields_agree(runner, inputs: Path, tmp_path: Path, monkeypatch, field: str, arch: str):
     monkeypatch.setattr(shape_kind, "RESOLUTION", 16)
     monkeypatch.setattr(shape_kind, "POOL_POINTS", 4000)
-    model = _encode(runner, inputs / "ball.obj", tmp_path / "m.safetensors", "--field", field, "--params", "6000")
+    model = _encode(runner, inputs / "ball.obj", tmp_path / "m.safetensors", "--field", field, "--params", "6000",
+                    "--arch", arch)
     assert invoke(runner, "decode", model, "--format", "npy", "-o", tmp_path / "out.npy", "-q").exit_code == 0
     theirs, ours = np.load(tmp_path / "out.npy"), _reference().decode(str(model))
     assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= 1e-5
