@@ -242,3 +242,17 @@ def test_values_that_clipping_would_change_are_refused_not_damaged(tmp_path: Pat
              target=np.array([1 + 2j, 2, 3, 4]))
     with pytest.raises(SignalReadError, match="real numbers"):
         read_signal(str(tmp_path / "complex.npz"))
+
+
+def test_a_mesh_whose_faces_vanish_beside_a_far_vertex_is_refused(runner, tmp_path: Path):
+    """Found by scripts/fuzz_signals.py: an STL with one vertex 10²⁸ away normalises every face to
+    zero area, and training, which samples the surface by area, crashed."""
+    import trimesh
+
+    ball = trimesh.creation.icosphere(subdivisions=1)
+    far = np.array([[1e28, 0, 0], [1e28, 1, 0], [1e28, 0, 1]])
+    vertices = np.concatenate([ball.vertices, far])
+    faces = np.concatenate([ball.faces, [[len(ball.vertices), len(ball.vertices) + 1, len(ball.vertices) + 2]]])
+    trimesh.Trimesh(vertices, faces, process=False).export(tmp_path / "far.stl")
+    result = invoke(runner, "encode", tmp_path / "far.stl", "-o", tmp_path / "far.safetensors", "--steps", "2")
+    assert result.exit_code == 1 and "faces have no area" in result.stderr and result.stderr.count("\n") == 1

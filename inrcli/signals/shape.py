@@ -50,6 +50,9 @@ class ShapeKind(SignalKind):
         mesh = load_mesh(path, ext)
         center, scale = _normalising_transform(mesh.vertices)
         vertices = (mesh.vertices - center) / scale
+        if not _face_areas(vertices, mesh.faces).sum() > 0:  # training samples its surface by area
+            raise SignalReadError(f"{path.name}: its faces have no area at the scale of its bounding box "
+                                  f"(all faces degenerate, or a vertex far from the rest)")
         field = "occupancy"
         values = _field_on_grid(vertices, mesh.faces, RESOLUTION, field)
         info = {"field": field, "center": center.tolist(), "scale": float(scale), "resolution": RESOLUTION}
@@ -287,11 +290,17 @@ def surface_points(signal: Signal, count: int = EVAL_SURFACE_POINTS) -> np.ndarr
     return points
 
 
+def _face_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area of every triangle: ``(F,)``."""
+    triangles = vertices[faces]
+    return 0.5 * np.linalg.norm(np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]), axis=1)
+
+
 def _sample_surface(mesh, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Area-weighted random points on a mesh (deterministic for a seed)."""
     rng = np.random.default_rng(seed)
     triangles = mesh.vertices[mesh.faces]
-    areas = 0.5 * np.linalg.norm(np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]), axis=1)
+    areas = _face_areas(mesh.vertices, mesh.faces)
     if areas.sum() <= 0:
         return np.zeros((0, 3)), np.zeros(0, dtype=np.int64)
     face = rng.choice(len(areas), size=count, p=areas / areas.sum())
