@@ -250,7 +250,7 @@ def test_a_mesh_whose_faces_vanish_beside_a_far_vertex_is_refused(runner, tmp_pa
     import trimesh
 
     ball = trimesh.creation.icosphere(subdivisions=1)
-    far = np.array([[1e28, 0, 0], [1e28, 1, 0], [1e28, 0, 1]])
+    far = 1e28 + np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]])
     vertices = np.concatenate([ball.vertices, far])
     faces = np.concatenate([ball.faces, [[len(ball.vertices), len(ball.vertices) + 1, len(ball.vertices) + 2]]])
     trimesh.Trimesh(vertices, faces, process=False).export(tmp_path / "far.stl")
