@@ -169,7 +169,7 @@ def test_a_one_pixel_image_stores_strict_json(runner, tmp_path: Path):
                     "--params", "4000", "-q")
     assert result.exit_code == 0, result.stderr
     _, meta = read_header((tmp_path / "dot.safetensors").read_bytes())
-    json.loads(meta["training"], parse_constant=lambda name: pytest.fail(f"{name} in the stored record"))
+    json.loads(meta["inr.training"], parse_constant=lambda name: pytest.fail(f"{name} in the stored record"))
 
 
 def test_holdout_that_leaves_nothing_to_train_on_is_refused(tmp_path: Path):
