@@ -256,3 +256,25 @@ def test_a_mesh_whose_faces_vanish_beside_a_far_vertex_is_refused(runner, tmp_pa
     trimesh.Trimesh(vertices, faces, process=False).export(tmp_path / "far.stl")
     result = invoke(runner, "encode", tmp_path / "far.stl", "-o", tmp_path / "far.safetensors", "--steps", "2")
     assert result.exit_code == 1 and "faces have no area" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_mesh_with_two_coordinates_per_vertex_is_refused(runner, tmp_path: Path):
+    """Found by scripts/fuzz_signals.py: a mutated OBJ whose vertices lost a coordinate."""
+    (tmp_path / "flat.obj").write_text("v 0 0\nv 1 0\nv 0 1\nv 1 1\nf 1 2 3\nf 2 4 3\n")
+    result = invoke(runner, "encode", tmp_path / "flat.obj", "-o", tmp_path / "flat.safetensors", "--steps", "2")
+    assert result.exit_code == 1 and "vertices must have 3 coordinates" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_frames_too_tall_for_the_codec_are_one_line(runner, tmp_path: Path):
+    """Found by scripts/fuzz_signals.py: a GIF 16×32784 encodes, but x264 refuses frames over
+    16384 pixels on a side and ffmpeg printed a page of its own messages."""
+    frames = tmp_path / "tall"
+    frames.mkdir()
+    for k in range(2):
+        iio.imwrite(frames / f"{k}.png", np.full((16400, 4, 3), 60 * k, np.uint8))
+    model = tmp_path / "tall.safetensors"
+    assert invoke(runner, "encode", frames, "-o", model, "--steps", "2", "-q").exit_code == 0
+    result = invoke(runner, "decode", model, "-o", tmp_path / "tall.mp4")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "at most 16384 pixels on a side, these are 4×16400" in result.stderr

@@ -172,7 +172,10 @@ def load_mesh(path: Path, ext: str):
         raise SignalReadError(f"{path.name} holds no mesh")
     if len(loaded.faces) == 0:
         raise SignalReadError(f"{path.name} has no faces (a point cloud is not a surface)")
-    faces = np.asarray(loaded.faces)
+    vertices, faces = np.asarray(loaded.vertices), np.asarray(loaded.faces)
+    if vertices.ndim != 2 or vertices.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
+        raise SignalReadError(f"{path.name}: vertices must have 3 coordinates and faces 3 corners "
+                              f"(vertices {vertices.shape}, faces {faces.shape})")
     if faces.min() < 0 or faces.max() >= len(loaded.vertices):
         # libigl trusts its indices: one past the vertex list crashes the interpreter
         raise SignalReadError(f"{path.name} has faces that index vertices which do not exist "

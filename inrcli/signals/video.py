@@ -20,6 +20,7 @@ from inrcli.limits import DecodeBudget
 FRAME_EXTENSIONS = {"png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp"}
 CODECS = {"mp4": "libx264", "m4v": "libx264", "mov": "libx264", "mkv": "libx264", "avi": "mpeg4", "webm": "libvpx-vp9"}
 DEFAULT_FPS = 25.0
+MAX_SIDE = {"libx264": 16384, "mpeg4": 8191, "libvpx-vp9": 65536}  # the encoders' own limits, measured
 
 
 class VideoKind(SignalKind):
@@ -186,8 +187,12 @@ def _write_ffmpeg(path: Path, ext: str, frames: np.ndarray, fps: float, quality)
     import imageio.v3 as iio
 
     height, width = frames.shape[1:3]
+    codec = CODECS[ext]
+    if max(height, width) > MAX_SIDE[codec]:  # ffmpeg would fail with a page of its own messages
+        raise UsageError(f".{ext} ({codec}) frames are at most {MAX_SIDE[codec]} pixels on a side, these are "
+                         f"{width}×{height}: decode with --size, or to .gif or numbered frames (-o frame_%04d.png)")
     # yuv420p (what players expect) needs even sizes; odd sizes keep full chroma instead of resizing
     pixel_format = "yuv420p" if height % 2 == 0 and width % 2 == 0 else "yuv444p"
-    iio.imwrite(path, frames, plugin="FFMPEG", extension=f".{ext}", fps=fps, codec=CODECS[ext],
+    iio.imwrite(path, frames, plugin="FFMPEG", extension=f".{ext}", fps=fps, codec=codec,
                 macro_block_size=1, pixelformat=pixel_format, quality=quality or 8,
                 ffmpeg_log_level="error")
