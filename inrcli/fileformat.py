@@ -154,7 +154,13 @@ def _canonical_header(data: bytes) -> bytes:
 
 
 def save(inr: InrFile, path: Path) -> int:
+    """Write ``inr`` to ``path``, after proving that the bytes load again through the same
+    validating loader as any other file (so no command writes a file inr would refuse)."""
     data = to_bytes(inr)
+    try:
+        from_bytes(data)
+    except InrFileError as exc:
+        raise InrError(f"the result would not load again ({exc}); nothing was written") from None
     Path(path).write_bytes(data)
     return len(data)
 

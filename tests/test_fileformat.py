@@ -150,3 +150,13 @@ def test_version_1_files_are_read_forever(path: Path):
         assert np.abs(decoded.reshape(expected.shape) - expected.astype(np.float64)).max() <= 1.0
     else:
         assert np.abs(decoded.reshape(expected.shape) - expected).max() <= 1e-4
+
+
+def test_a_file_that_would_not_load_is_never_written(encoded_tiny: Path, tmp_path: Path):
+    """save() loads its own bytes back through the validating loader before writing them."""
+    inr = fileformat.load(encoded_tiny)
+    with torch.no_grad():
+        inr.model.out_bias[0, 0] = 2e4  # past the loader's bound on weights (|w| ≤ 1e4)
+    with pytest.raises(fileformat.InrError, match="would not load again.*implausible values"):
+        fileformat.save(inr, tmp_path / "bad.safetensors")
+    assert not (tmp_path / "bad.safetensors").exists()
