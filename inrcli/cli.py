@@ -17,7 +17,7 @@ from rich.console import Console
 
 from inrcli import DEFAULT_STEPS, __version__
 from inrcli.errors import Terminated, UsageError
-from inrcli.outcome import fail, guarded
+from inrcli.outcome import OneLineUsageErrors, fail, guarded
 from inrcli.files import STDIO, check_target
 from inrcli.render import (DecodeProgress, EncodeProgress, FilesProgress, emit_json, encode_line, extend_line,
                            param_text, training_text)
@@ -35,7 +35,7 @@ class _Lazy:
 
 api, batch, checkpoints = _Lazy("inrcli.api"), _Lazy("inrcli.batch"), _Lazy("inrcli.checkpoint")
 fileformat, signals = _Lazy("inrcli.fileformat"), _Lazy("inrcli.signals")
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, cls=OneLineUsageErrors,
                   help="Turn signals into implicit neural representations (.safetensors) and back.")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 STATE = {"debug": False}

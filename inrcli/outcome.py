@@ -61,3 +61,24 @@ def fail(err: Console, message: str, code: int) -> None:
     """One ``inr: error:`` line on ``err``, then exit with ``code``."""
     err.print(f"inr: error: {message}", markup=False, soft_wrap=True)
     raise typer.Exit(code) from None
+
+
+class OneLineUsageErrors(typer.core.TyperGroup):
+    """The command group whose usage errors (a missing argument, an unknown option, a bad number)
+    are one ``inr: error:`` line and exit code 2, like every other error, not a framed box."""
+
+    def main(self, *args, **kwargs):
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError
+
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except NoArgsIsHelpError as exc:  # `inr` alone: the help, as asked
+            exc.show()
+            sys.exit(0)
+        except ClickException as exc:
+            context = getattr(exc, "ctx", None)
+            hint = f"; see '{context.command_path} --help'" if context is not None else ""
+            sys.stderr.write(f"inr: error: {exc.format_message().rstrip('.')}{hint}\n")
+            sys.exit(exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)

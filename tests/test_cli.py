@@ -184,3 +184,19 @@ def test_decode_without_output_names_the_file_by_format(runner, encoded_tiny: Pa
     assert result.exit_code == 0, result.stderr
     written = encoded_tiny.with_suffix(".jpg")
     assert written.read_bytes()[:2] == b"\xff\xd8"  # JPEG bytes under a .jpg name
+
+
+@pytest.mark.parametrize("args, message", [
+    (["encode"], "Missing argument 'inputs'; see 'inr encode --help'"),
+    (["decode", "x.safetensors", "--scale", "abc"], "Invalid value for '--scale'"),
+    (["encode", "a.png", "--nope"], "No such option: --nope"),
+    (["bogus"], "No such command 'bogus'"),
+])
+def test_usage_errors_are_one_line_not_a_box(args, message):
+    """Typer draws usage errors in a box; inr's errors are all one line (exit code 2)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "inrcli", *args], capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.startswith("inr: error: ")
+    assert result.stderr.count("\n") == 1 and message in result.stderr and "╭" not in result.stderr
