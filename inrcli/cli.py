@@ -220,8 +220,7 @@ def decode(
     signals.output_format(inr.modality, output, out_format)  # refuse before decoding
     plan = api.plan_decode(inr, {"scale": scale, "size": size, "rate": rate, "fps": fps, "frames": frames,
                                  "resolution": resolution, "mesh": mesh})
-    if not signals.writes_frames(inr.modality, output):
-        check_target(output, force, (model,))
+    signals.check_outputs(inr.modality, output, plan.shape[0], force, (model,))  # every frame's name, too
     started = time.perf_counter()
     with DecodeProgress(err, enabled=not quiet and math.prod(plan.shape) > 4_000_000) as bar:
         decoded = api.decode(inr, plan, device=device, on_progress=bar.update)

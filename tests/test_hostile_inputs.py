@@ -278,3 +278,13 @@ def test_frames_too_tall_for_the_codec_are_one_line(runner, tmp_path: Path):
     result = invoke(runner, "decode", model, "-o", tmp_path / "tall.mp4")
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert "at most 16384 pixels on a side, these are 4×16400" in result.stderr
+
+
+def test_frame_outputs_are_checked_before_decoding(runner, sample_models, tmp_path: Path):
+    """A later frame that exists, or a folder that does not, is found before any frame is decoded."""
+    (tmp_path / "f005.png").write_bytes(b"keep me")
+    result = invoke(runner, "decode", sample_models["video"], "-o", tmp_path / "f%03d.png")
+    assert result.exit_code != 0 and "f005.png exists" in result.stderr and "decod" not in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f005.png"]
+    result = invoke(runner, "decode", sample_models["video"], "-o", tmp_path / "missing" / "f%03d.png")
+    assert result.exit_code != 0 and "does not exist" in result.stderr and result.stderr.count("\n") == 1

@@ -217,15 +217,25 @@ def save_signal(signal: Signal, target: str, fmt: str | None, options: dict, for
             write_signal(signal, tmp, ext, options)
         return [target]
     frames = signal_kind(signal.modality).frames(signal)
-    names = [target % index for index in range(len(frames))]
-    for index, name in enumerate(names):  # refuse before writing any: a later frame may exist
-        check_target(name, force, inputs, probe=index == 0)  # one directory: one probe
+    names = check_outputs(signal.modality, target, len(frames), force, inputs)
     for frame, name in zip(frames, names):
         with atomic_output(name, force, ext, inputs) as tmp:
             write_signal(frame, tmp, ext, options)
     return names
 
 
+def check_outputs(kind_name: str, target: str, frames: int, force: bool, inputs: tuple[str, ...] = ()) -> list[str]:
+    """Refuse, before any work, outputs that could not all be written: ``target``, or each of the
+    ``frames`` names a frame pattern makes (a later frame may exist; the folder may be missing)."""
+    if not writes_frames(kind_name, target):
+        check_target(target, force, inputs)
+        return [target]
+    names = [target % index for index in range(frames)]
+    for index, name in enumerate(names):
+        check_target(name, force, inputs, probe=index == 0)  # one directory: one probe
+    return names
+
+
 __all__ = ["DecodePlan", "INR_EXTENSIONS", "KINDS", "NotMyFile", "READERS", "Signal", "SignalKind", "WRITERS",
-           "check_write_options", "format_of", "output_format", "read_signal", "resolve_format", "save_signal",
-           "signal_kind", "sniff", "write_signal", "writer_for", "writes_frames"]
+           "check_outputs", "check_write_options", "format_of", "output_format", "read_signal", "resolve_format",
+           "save_signal", "signal_kind", "sniff", "write_signal", "writer_for", "writes_frames"]
