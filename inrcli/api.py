@@ -80,6 +80,14 @@ class EncodeOptions:
         if self.arch is not None:
             model_class(self.arch)
 
+    def train_config(self, kind: SignalKind, signal: Signal, preset) -> TrainConfig:
+        """The training loop's settings: these options over the kind's preset (``DEFAULT_STEPS``
+        when neither steps nor seconds are given)."""
+        return TrainConfig(steps=self.steps if self.steps or self.seconds else DEFAULT_STEPS,
+                           seconds=self.seconds, target_psnr=self.target_psnr, lr=self.lr or preset.lr,
+                           seed=self.seed, device=self.device, psnr_peak=kind.network_peak,
+                           loss=kind.loss(signal), min_lr_ratio=1.0 if self.constant_lr else 0.01)
+
     def fingerprint_settings(self) -> dict:
         """The settings that shape training (not where or how often it is checkpointed)."""
         settings = dataclasses.asdict(self)
@@ -147,10 +155,7 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
     fraction = options.sample_fraction or preset.sample_fraction
     sampler = kind.sampler(TrainingData(signal, torch.from_numpy(targets), partitioning_of(model), fraction,
                                         options.seed))
-    config = TrainConfig(steps=options.steps if options.steps or options.seconds else DEFAULT_STEPS,
-                         seconds=options.seconds, target_psnr=options.target_psnr, lr=options.lr or preset.lr,
-                         seed=options.seed, device=options.device, psnr_peak=kind.network_peak,
-                         loss=kind.loss(signal), min_lr_ratio=1.0 if options.constant_lr else 0.01)
+    config = options.train_config(kind, signal, preset)
     checkpoint = None
     if options.checkpoint is not None:
         key = fingerprint(signal.values, signal.info, options.fingerprint_settings())

@@ -13,14 +13,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from inrcli import DEFAULT_STEPS
 from inrcli.errors import UsageError
 from inrcli.fileformat import InrFile, SignalDescription
 from inrcli.models import is_croppable
 from inrcli.sampling import SlotView
 from inrcli.signals import signal_kind
 from inrcli.signals.base import Signal, TrainingData
-from inrcli.train import StepInfo, TrainConfig, fit, psnr_from_mse
+from inrcli.train import StepInfo, fit, psnr_from_mse
 
 
 def parse_offsets(text: str, axes: int) -> tuple[int, ...]:
@@ -57,11 +56,8 @@ def extend(inr: InrFile, signal: Signal, at: tuple[int, ...], options, on_step: 
                                         fraction, options.seed))
     for parameter in [*model.global_layers.parameters(), *model.merge.parameters()]:
         parameter.requires_grad_(False)
-    config = TrainConfig(steps=options.steps if options.steps or options.seconds else DEFAULT_STEPS,
-                         seconds=options.seconds, lr=options.lr or preset.lr, seed=options.seed,
-                         device=options.device, psnr_peak=kind.network_peak, loss=kind.loss(signal))
     trainer = model.to(options.device).subset(fresh.to(options.device)).train()
-    record = fit(trainer, sampler, config, on_step=on_step)
+    record = fit(trainer, sampler, options.train_config(kind, signal, preset), on_step=on_step)
     model = model.cpu().eval()
     model.adopt(inr.model, moved)  # untouched by training already (no gradient reaches them); now provably
     for parameter in model.parameters():

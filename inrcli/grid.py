@@ -45,6 +45,12 @@ def sample_centres(window: tuple[float, float], n_out: int, n_full: int, origin:
     return 2.0 * (positions - origin) / (span or n_full) - 1.0
 
 
+def axis_frames(partitioning, shape: tuple[int, ...]) -> list[tuple[int, int]]:
+    """``(origin, span)`` per axis of a partitioning (or a view with ``frame``), or the plain frame
+    of a signal of ``shape`` when there is none (origin 0, span the axis' length)."""
+    return [partitioning.frame(a) if partitioning is not None else (0, n) for a, n in enumerate(shape)]
+
+
 def even_edges(n_samples: int, n_parts: int) -> tuple[int, ...]:
     """Edges that split ``n_samples`` into ``n_parts`` contiguous runs of near-equal size."""
     return tuple((k * n_samples) // n_parts for k in range(n_parts + 1))

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from inrcli.errors import ResourceError
-from inrcli.grid import sample_centres
+from inrcli.grid import axis_frames, sample_centres
 from inrcli.models import partitioning_of
 
 PIECE = 256  # points per piece
@@ -150,8 +150,7 @@ def decode_grid(model: torch.nn.Module, out_shape: tuple[int, ...], window: tupl
         full_shape: samples per axis of the full signal (fixes the coordinate scale).
     Returns: ``(*out_shape, C)`` float32.
     """
-    partitioning = partitioning_of(model)
-    frames = [partitioning.frame(a) if partitioning is not None else (0, full_shape[a]) for a in range(len(out_shape))]
+    frames = axis_frames(partitioning_of(model), full_shape)
     axes = [torch.from_numpy(sample_centres(window[a], out_shape[a], full_shape[a], *frames[a]))
             for a in range(len(out_shape))]
     out = np.zeros((*out_shape, model.out_dim), dtype=np.float32)

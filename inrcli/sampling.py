@@ -6,7 +6,7 @@ import math
 import numpy as np
 import torch
 
-from inrcli.grid import Partitioning, sample_centres
+from inrcli.grid import Partitioning, axis_frames, sample_centres
 
 # Fewest samples per step: small signals train on (nearly) every sample, since a few dozen
 # points per step give gradients too noisy for the shared layers at the default learning rate.
@@ -74,8 +74,8 @@ class GridSampler(Sampler):
         self.shape = shape
         self.seed = seed
         self.targets = values.reshape(-1, values.shape[-1])
-        frames = [partitioning.frame(a) if partitioning is not None else (0, n) for a, n in enumerate(shape)]
-        self.axes = [torch.from_numpy(sample_centres((0, n), n, n, *frame)).float() for n, frame in zip(shape, frames)]
+        self.axes = [torch.from_numpy(sample_centres((0, n), n, n, *frame)).float()
+                     for n, frame in zip(shape, axis_frames(partitioning, shape))]
         self.strides = torch.tensor([math.prod(shape[a + 1:]) for a in range(len(shape))])
         self.partitioning = partitioning
         total = self.targets.shape[0]
