@@ -25,8 +25,8 @@ def read(path: str) -> tuple[dict, dict]:
     with safe_open(path, framework="numpy") as handle:
         stored = dict(handle.metadata())
         tensors = {name: handle.get_tensor(name) for name in handle.keys() if not name.startswith("aux.")}
-    if "inr.version" in stored:  # version 2.x: namespaced keys
-        assert stored["inr.version"].split(".")[0] == "2", "a newer major version"
+    if "inr.version" in stored:  # versions 2.x and 3.x: namespaced keys (3 changed graphs only)
+        assert stored["inr.version"].split(".")[0] in ("2", "3"), "a newer major version"
         meta = {key[4:]: value for key, value in stored.items() if key.startswith("inr.")}
     else:  # version 1: bare keys, the kind under "modality"
         assert stored.get("format") == "inr" and stored.get("version") == "1", "not an inr file"
@@ -112,26 +112,63 @@ def decode_grid(meta: dict, t: dict, shape: tuple[int, ...]) -> np.ndarray:
     return out.reshape(*shape, -1)
 
 
-def graph_embedding(meta: dict, t: dict) -> np.ndarray:
-    """The stored mesh's Laplacian eigenvectors × √n, rotated onto the stored anchor rows: ``(n, k)``."""
-    points, k = t["graph.points"].astype(np.float64), meta["signal"]["info"]["k"]
+def cotangent(points: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cotangent stiffness (L_ij = −½ Σ cot of the angles opposite edge ij, rows sum to 0) and
+    barycentric masses as shares of the area, floored at 10⁻⁶/n and renormalised: ``(n, n)``, ``(n,)``."""
     n = len(points)
-    pairs = []
-    if "graph.faces" in t:
-        f = t["graph.faces"].astype(np.int64)
-        pairs += [f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]
-    if "graph.edges" in t:
-        pairs.append(t["graph.edges"].astype(np.int64))
-    pairs = np.concatenate(pairs)
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    adjacency = np.zeros((n, n))
-    adjacency[pairs[:, 0], pairs[:, 1]] = adjacency[pairs[:, 1], pairs[:, 0]] = 1.0
-    _, vectors = np.linalg.eigh(np.diag(adjacency.sum(1)) - adjacency)
-    embedding = (vectors[:, :k] * np.sqrt(n)).astype(np.float32)
+    stiffness, mass = np.zeros((n, n)), np.zeros(n)
+    for c in range(3):
+        o, i, j = faces[:, c], faces[:, (c + 1) % 3], faces[:, (c + 2) % 3]
+        u, v = points[i] - points[o], points[j] - points[o]
+        floor = 1e-12 * ((u * u).sum(1) + (v * v).sum(1)) + 1e-300
+        half_cot = 0.5 * (u * v).sum(1) / np.maximum(np.linalg.norm(np.cross(u, v), axis=1), floor)
+        np.add.at(stiffness, (i, j), -half_cot)
+        np.add.at(stiffness, (j, i), -half_cot)
+    stiffness -= np.diag(stiffness.sum(1))
+    a, b, c = (points[faces[:, m]] for m in range(3))
+    np.add.at(mass, faces.ravel(), np.repeat(np.linalg.norm(np.cross(b - a, c - a), axis=1) / 6.0, 3))
+    mass = np.maximum(mass / mass.sum(), 1e-6 / n)
+    return stiffness, mass / mass.sum()
+
+
+def graph_embedding(meta: dict, t: dict) -> np.ndarray:
+    """The stored mesh's Laplacian eigenvectors, M-normalised, rotated onto the stored anchor rows: ``(n, k)``."""
+    info = meta["signal"]["info"]
+    points, k = t["graph.points"].astype(np.float64), info["k"]
+    n = len(points)
+    if info.get("laplacian", "combinatorial") == "cotangent":
+        stiffness, mass = cotangent(points, t["graph.faces"].astype(np.int64))
+        _, vectors = np.linalg.eigh(stiffness / np.sqrt(np.outer(mass, mass)))
+        embedding = (vectors[:, :k] / np.sqrt(mass)[:, None]).astype(np.float32)
+    else:
+        pairs = []
+        if "graph.faces" in t:
+            f = t["graph.faces"].astype(np.int64)
+            pairs += [f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]
+        if "graph.edges" in t:
+            pairs.append(t["graph.edges"].astype(np.int64))
+        pairs = np.concatenate(pairs)
+        pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+        adjacency = np.zeros((n, n))
+        adjacency[pairs[:, 0], pairs[:, 1]] = adjacency[pairs[:, 1], pairs[:, 0]] = 1.0
+        _, vectors = np.linalg.eigh(np.diag(adjacency.sum(1)) - adjacency)
+        embedding = (vectors[:, :k] * np.sqrt(n)).astype(np.float32)
     anchors = t["graph.anchor_points"].astype(np.float64)
     nearest = np.array([np.argmin(((points - a) ** 2).sum(1)) for a in anchors])
     u, _, vt = np.linalg.svd(embedding[nearest].astype(np.float64).T @ t["graph.anchor_embedding"].astype(np.float64))
     return (embedding @ (u @ vt)).astype(np.float32)
+
+
+def graph_inputs(meta: dict, t: dict) -> np.ndarray:
+    """The network's inputs on the stored mesh: the embedding, and over time one block per
+    stored time with its coordinate (the times' range mapped to [−1, 1]) appended: ``(T·n, k [+1])``."""
+    embedding = graph_embedding(meta, t)
+    if "graph.times" not in t:
+        return embedding
+    times = t["graph.times"].astype(np.float64)
+    low, high = times.min(), times.max()
+    coords = 2 * (times - low) / (high - low) - 1 if high > low else np.zeros_like(times)
+    return np.concatenate([np.c_[embedding, np.full(len(embedding), c, np.float32)] for c in coords.astype(np.float32)])
 
 
 def decode(path: str) -> np.ndarray:
@@ -140,7 +177,7 @@ def decode(path: str) -> np.ndarray:
     signal, info = meta["signal"], meta["signal"]["info"]
     kind = meta["kind"]
     if kind == "graph":
-        network = siren(t, meta["model"], graph_embedding(meta, t))
+        network = siren(t, meta["model"], graph_inputs(meta, t))
     else:
         shape = tuple(hi - lo for lo, hi in signal["window"])
         if kind == "shape":  # the stored grid spread over the window: at least 2 samples per axis

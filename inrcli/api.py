@@ -137,7 +137,9 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
     """Fit a new INR to ``signal``.  The returned file's training record holds the final score."""
     options.check()
     kind = kind_of(signal)
-    signal = kind.prepare(signal, _given(options.kind_options))
+    kind_options, search = kind.search(signal, _given(options.kind_options),
+                                       lambda chosen, share: _trial(signal, options, chosen, share))
+    signal = kind.prepare(signal, kind_options)
     _check_storable(kind, signal)
     if options.target_psnr is not None and kind.headline != "psnr":
         raise UsageError(f"--target-psnr does not apply to {kind.article} {kind.name}")
@@ -155,7 +157,7 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
     fraction = options.sample_fraction or preset.sample_fraction
     sampler = kind.sampler(TrainingData(signal, torch.from_numpy(targets), partitioning_of(model), fraction,
                                         options.seed))
-    config = options.train_config(kind, signal, preset)
+    config = _remaining(options.train_config(kind, signal, preset), kind.search_share(search))
     checkpoint = None
     if options.checkpoint is not None:
         key = fingerprint(signal.values, signal.info, options.fingerprint_settings())
@@ -169,8 +171,29 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
                                    for k, v in model.state_dict().items()})
     inr.elapsed = record.seconds
     inr.training = _training_record(kind, signal, inr, record, sampler, fraction)
+    if search:
+        inr.training["search"] = search
     inr.model = model.cpu()
     return inr
+
+
+def _trial(signal: Signal, options: EncodeOptions, kind_options: dict, share: float) -> float | None:
+    """One candidate of a kind's search: ``share`` of the budget with ``kind_options``; the
+    headline score of the samples those options set aside."""
+    steps = options.steps if options.steps or options.seconds else DEFAULT_STEPS
+    trial = dataclasses.replace(options, kind_options=kind_options, checkpoint=None, target_psnr=None,
+                                steps=None if steps is None else max(1, round(steps * share)),
+                                seconds=None if options.seconds is None else options.seconds * share)
+    inr = encode(signal, trial)
+    return inr.training.get(f"holdout_{kind_of(signal).headline}")
+
+
+def _remaining(config: TrainConfig, used: float) -> TrainConfig:
+    """``config`` with the share ``used`` by a search taken off its steps and seconds."""
+    if not used:
+        return config
+    return dataclasses.replace(config, steps=None if config.steps is None else max(1, round(config.steps * (1 - used))),
+                               seconds=None if config.seconds is None else config.seconds * (1 - used))
 
 
 def _check_storable(kind: SignalKind, signal: Signal) -> None:
@@ -285,6 +308,12 @@ def evaluate(reference: Signal, candidate: Signal | InrFile) -> dict:
     return compare(reference, candidate).scores
 
 
+def recorded_scores(inr: InrFile) -> dict:
+    """What the file's training record says about samples kept out of training (``holdout_*``),
+    under ``recorded_holdout_*`` so they are not mistaken for this comparison's scores."""
+    return {f"recorded_{key}": value for key, value in inr.training.items() if key.startswith("holdout_")}
+
+
 def error_map(comparison: Comparison) -> Signal:
     """A picture of where the candidate of ``comparison`` is wrong, as the kind draws it."""
     return kind_of(comparison.reference).error_map(comparison.reference, comparison.candidate, comparison.edges)
@@ -350,4 +379,4 @@ def _check_device(device: str) -> None:
 
 __all__ = ["Comparison", "DEFAULT_STEPS", "EncodeOptions", "build_model", "compare", "crop", "decode", "describe",
            "encode", "encode_summary", "error_map", "evaluate", "is_inr_file", "kind_of", "load", "plan_decode",
-           "score", "starved_warning"]
+           "recorded_scores", "score", "starved_warning"]

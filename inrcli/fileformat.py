@@ -27,7 +27,9 @@ from inrcli.models import config_class, model_class
 if TYPE_CHECKING:  # torch is imported where weights are read or written: a header needs none
     import torch
 
-FORMAT_VERSION = (2, 0)  # (major, minor): a reader reads every minor of the majors it knows
+FORMAT_VERSION = (3, 0)  # (major, minor): a reader reads every minor of the majors it knows
+# A file is written as the oldest version that decodes it exactly: its kind's ``format_major``
+# (3 changed only graph files, so every other kind is still written as 2.0, byte for byte).
 KEY_PREFIX = "inr."
 AUX_PREFIX = "aux."  # tensors a later minor version may add; readers of earlier minors ignore them
 V1_KEYS = {"kind": "modality", "arch": "arch", "dtype": "dtype", "model": "model", "signal": "signal",
@@ -117,8 +119,10 @@ def to_bytes(inr: InrFile) -> bytes:
             raise InrError(f"weight {name} is not finite in {inr.dtype}; training diverged (try a lower --lr)")
     for name, array in inr.extras.items():
         tensors[name] = torch.from_numpy(np.ascontiguousarray(array))
+    from inrcli.signals import signal_kind
+
     fields = {
-        "version": "%d.%d" % FORMAT_VERSION,
+        "version": "%d.0" % signal_kind(inr.modality).format_major,
         "kind": inr.modality,
         "arch": inr.model.name,
         "model": json.dumps(inr.model.config.to_dict()),
@@ -249,12 +253,12 @@ def metadata_fields(meta: dict[str, str]) -> dict[str, str]:
         major, _ = parse_version(meta[KEY_PREFIX + "version"])
         if major > FORMAT_VERSION[0]:
             raise InrFileError(f"file has format version {meta[KEY_PREFIX + 'version']}; this inr reads versions 1 "
-                               f"and {FORMAT_VERSION[0]}.x: upgrade inrcli")
+                               f"to {FORMAT_VERSION[0]}.x: upgrade inrcli")
         return {key[len(KEY_PREFIX):]: value for key, value in meta.items() if key.startswith(KEY_PREFIX)}
     if meta.get("format") == "inr":  # version 1: bare keys, an integer version
         if meta.get("version") != "1":
             raise InrFileError(f"file has format version {meta.get('version')!r}; this inr reads versions 1 "
-                               f"and {FORMAT_VERSION[0]}.x: upgrade inrcli")
+                               f"to {FORMAT_VERSION[0]}.x: upgrade inrcli")
         return {field: meta[key] for field, key in V1_KEYS.items() if key in meta} | {"version": "1.0"}
     raise InrFileError("not an inr file: metadata has no 'inr.version'")
 
@@ -294,7 +298,7 @@ def from_bytes(data: bytes) -> InrFile:
             raise InrFileError(f"weight {name!r} holds NaN or infinite values")
         if tensor.numel() and tensor.abs().max() > MAX_WEIGHT:
             raise InrFileError(f"weight {name!r} holds implausible values (|w| > {MAX_WEIGHT:g})")
-    _check_extras(extras, head.signal)
+    _check_extras(extras, signal_kind(head.modality).index_limit(head.signal))
     model = cls(head.config)
     model.load_state_dict({name: t.float() for name, t in tensors.items()}, strict=True)
     model.eval()
@@ -380,9 +384,8 @@ def _check_consistency(kind, config, signal: SignalDescription) -> None:
         raise InrFileError("partition grid does not match the signal's shape and window")
 
 
-def _check_extras(extras: dict, signal: SignalDescription) -> None:
-    """Stored arrays beside the weights: finite coordinates, indices that exist."""
-    nodes = signal.full_shape[0]
+def _check_extras(extras: dict, nodes: int) -> None:
+    """Stored arrays beside the weights: finite coordinates, indices below ``nodes``."""
     for name, array in extras.items():
         if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
             raise InrFileError(f"{name!r} holds NaN or infinite values")

@@ -62,7 +62,12 @@ def inputs(tmp_path_factory) -> Path:
     flat = rng.random((60, 2))
     faces = Delaunay(flat).simplices
     points = np.c_[flat, 0.1 * np.sin(5 * flat[:, :1])]
-    np.savez(folder / "graph.npz", points=points, faces=faces, target=np.sin(4 * flat[:, 0]) + flat[:, 1] ** 2)
+    target = np.sin(4 * flat[:, 0]) + flat[:, 1] ** 2
+    np.savez(folder / "graph.npz", points=points, faces=faces, target=target)
+    edges = np.concatenate([faces[:, :2], faces[:, 1:]])  # connected: a disconnected graph's spectrum is ambiguous
+    np.savez(folder / "graph_edges.npz", points=points, edges=edges, target=target)
+    np.savez(folder / "graph_time.npz", points=points, faces=faces, target=np.stack([target, target ** 2, -target]),
+             time=np.array([0.0, 0.5, 2.0]))
     import trimesh
 
     trimesh.creation.icosphere(subdivisions=2).export(folder / "ball.obj")
@@ -142,8 +147,10 @@ def test_shape_fields_agree(runner, inputs: Path, tmp_path: Path, monkeypatch, f
     assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= 1e-5
 
 
-def test_graphs_agree_on_their_own_mesh(runner, inputs: Path, tmp_path: Path):
-    model = _encode(runner, inputs / "graph.npz", tmp_path / "m.safetensors", "--k", "6", "--params", "600")
+@pytest.mark.parametrize("source, flags", [("graph.npz", ()), ("graph.npz", ("--laplacian", "combinatorial")),
+                                           ("graph_edges.npz", ()), ("graph_time.npz", ())])
+def test_graphs_agree_on_their_own_mesh(runner, inputs: Path, tmp_path: Path, source: str, flags: tuple):
+    model = _encode(runner, inputs / source, tmp_path / "m.safetensors", "--k", "6", "--params", "600", *flags)
     assert invoke(runner, "decode", model, "-o", tmp_path / "out.npz", "-q").exit_code == 0
     with np.load(tmp_path / "out.npz") as data:
         theirs = data["target"]

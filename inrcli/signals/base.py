@@ -142,6 +142,9 @@ class SignalKind:
     """Kind-specific encode flags (:meth:`prepare` reads them)."""
     decode_options: frozenset[str] = frozenset({"scale"})
     """Decode flags :meth:`plan_decode` accepts."""
+    format_major: int = 2
+    """The file-format major version this kind's files are written as: the oldest whose readers
+    decode them exactly (docs/FORMAT.md, "Versions")."""
 
     # ---- files -------------------------------------------------------------------------------
     def read(self, path, ext: str) -> Signal:
@@ -189,6 +192,18 @@ class SignalKind:
         self.check_options(options, self.encode_options, "encodes")
         return signal
 
+    def search(self, signal: Signal, options: dict, trial) -> tuple[dict, dict | None]:
+        """Settings chosen by trial runs before the real fit (none by default): the encode
+        options to use, and a record of the search for the file (or None).
+
+        ``trial(options, share)`` trains on ``share`` of the budget with ``options`` and returns
+        the headline score of the nodes or samples the options set aside for validation."""
+        return options, None
+
+    def search_share(self, record: dict | None) -> float:
+        """Share of the training budget a search used (the real fit gets the rest)."""
+        return 0.0
+
     def check_options(self, options: dict, accepted: frozenset[str], what: str) -> None:
         """Refuse flags this kind does not take, naming the ones it does."""
         unknown = sorted(set(options) - accepted)
@@ -230,6 +245,10 @@ class SignalKind:
     def expected_extras(self, info: dict, channels: int) -> dict:
         """Name → (shape, safetensors dtype) of the extra arrays a valid file holds."""
         return {}
+
+    def index_limit(self, description) -> int:
+        """Integer extra arrays index items below this (a graph's faces: its nodes)."""
+        return description.full_shape[0]
 
     # ---- decoding ----------------------------------------------------------------------------
     def plan_decode(self, description, options: dict) -> DecodePlan:
