@@ -267,3 +267,15 @@ def test_graph_files_are_format_3_and_other_kinds_stay_2(npz_file: Path, encoded
     assert json.loads(header[8:8 + int.from_bytes(header[:8], "little")])["__metadata__"]["inr.version"] == "3.0"
     with safe_open(str(encoded_tiny), framework="numpy") as handle:
         assert handle.metadata()["inr.version"] == "2.0"
+
+
+def test_a_graph_without_positions_gets_index_positions(runner, tmp_path: Path):
+    ring = np.arange(30)
+    np.savez(tmp_path / "ring.npz", edges=np.c_[ring, (ring + 1) % 30], target=np.cos(ring * 2 * np.pi / 30))
+    model = tmp_path / "ring.safetensors"
+    assert invoke(runner, "encode", tmp_path / "ring.npz", "-o", model, "--k", "5", "--params", "1000",
+                  "--steps", "200", "-q").exit_code == 0
+    scores = json.loads(invoke(runner, "eval", tmp_path / "ring.npz", model, "--json").stdout)
+    assert scores["r2"] > 0.9
+    np.savez(tmp_path / "bad.npz", faces=np.array([[0, 1, 2]]), target=np.zeros(3))
+    assert "no points" in invoke(runner, "encode", tmp_path / "bad.npz", "-o", tmp_path / "b.safetensors").stderr

@@ -398,13 +398,25 @@ def _read_npz(path: Path):
         raise
     except Exception as exc:  # zip and npy parsing errors
         raise SignalReadError(f"cannot read {path.name}: {first_line(exc)}") from None
-    for key in ("points", "target"):
-        if key not in arrays:
-            raise SignalReadError(f"{path.name} lacks the array {key!r} (needs points, faces or edges, target)")
-    faces, edges = arrays.get("faces"), arrays.get("edges")
+    faces, edges, target, time = arrays.get("faces"), arrays.get("edges"), arrays.get("target"), arrays.get("time")
+    if target is None:
+        raise SignalReadError(f"{path.name} lacks the array 'target' (needs points, faces or edges, target)")
     if faces is None and edges is None:
         raise SignalReadError(f"{path.name} has neither faces nor edges")
-    return arrays["points"], faces, edges, arrays["target"], arrays.get("time")
+    points = arrays.get("points")
+    if points is None:
+        if faces is not None:
+            raise SignalReadError(f"{path.name} has faces but no points")
+        points = index_points(target.shape[1] if time is not None and target.ndim > 1 else len(target))
+    return points, faces, edges, target, time
+
+
+def index_points(nodes: int) -> np.ndarray:
+    """Positions for a graph without geometry: node ``i`` at ``(i, 0, 0)``: ``(nodes, 3)`` float32.
+
+    They only let the anchors find their nodes again on the same graph (float32 holds every
+    index below 2²⁴ exactly); on another graph, node ``i`` is taken for node ``i``."""
+    return np.c_[np.arange(nodes, dtype=np.float32), np.zeros((nodes, 2), np.float32)]
 
 
 def _npy_member_shape(npz, key: str) -> tuple[int, ...]:
