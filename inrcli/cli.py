@@ -106,7 +106,8 @@ def encode(
     checkpoint: Annotated[Optional[str], typer.Option(help="Save the training state to this file as it runs, and resume from it if it exists (removed once the output is written).")] = None,
     checkpoint_every: Annotated[float, typer.Option(help="Seconds of training between checkpoint saves.")] = 30.0,
     field: Annotated[Optional[str], typer.Option(help="Shapes: occupancy (default) or sdf.")] = None,
-    k: Annotated[Optional[int], typer.Option("--k", help="Graphs: Laplacian eigenvectors in the node embedding (default 100).")] = None,
+    k: Annotated[Optional[str], typer.Option("--k", help="Graphs: Laplacian eigenvectors in the node embedding, or auto (the default: the best of 10, 30, 100 on held-out nodes).")] = None,
+    laplacian: Annotated[Optional[str], typer.Option(help="Graphs: cotangent (default for meshes) or combinatorial (default for edges).")] = None,
     holdout: Annotated[Optional[float], typer.Option(help="Graphs: share of nodes left out of training; their R² is reported.")] = None,
     as_kind: Annotated[Optional[str], typer.Option("--modality", help="Read the input as this kind of signal (e.g. graph for a PLY whose vertices carry values).")] = None,
     input_format: Annotated[Optional[str], typer.Option("--format", help="Input format when the name does not say (e.g. png for stdin).")] = None,
@@ -123,7 +124,7 @@ def encode(
         checkpoint_every=checkpoint_every,
         model_options={"partitions": None if partitions == "auto" else _parse_ints(partitions, "--partitions"),
                        "global_width": global_width},
-        kind_options={"field": field, "k": k, "holdout": holdout})
+        kind_options={"field": field, "k": k, "holdout": holdout, "laplacian": laplacian})
     options.check()
     if len(inputs) > 1 or (output is not None and Path(output).is_dir()):
         return _encode_many(inputs, output, options, jobs, threads, (input_format, as_kind), force, quiet, as_json)
@@ -202,6 +203,8 @@ def decode(
     frames: Annotated[Optional[int], typer.Option(help="Video frame count (same duration).")] = None,
     resolution: Annotated[Optional[int], typer.Option(help="Shapes: grid samples per axis across the whole cube for marching cubes.")] = None,
     mesh: Annotated[Optional[str], typer.Option(help="Graphs: decode onto this mesh (another discretisation of the surface) instead of the stored one.")] = None,
+    at_time: Annotated[Optional[float], typer.Option("--time", help="Graphs over time: decode at this time.")] = None,
+    times: Annotated[Optional[str], typer.Option(help="Graphs over time: START:STOP:COUNT times, e.g. 0:1:100 (to one .npz, or frames/%03d.npz).")] = None,
     keep_specks: Annotated[bool, typer.Option("--keep-specks", help="Shapes: keep surface pieces smaller than 1% of the largest (dropped by default).")] = False,
     out_format: Annotated[Optional[str], typer.Option("--format", help="Output format when -o has no extension (png, jpg, wav, mp4…).")] = None,
     bit_depth: Annotated[Optional[int], typer.Option(help="Bits per channel: 8 or 16 (PNG/TIFF).")] = None,
@@ -219,7 +222,7 @@ def decode(
     _check_json_stdout(output, as_json)
     signals.output_format(inr.modality, output, out_format)  # refuse before decoding
     plan = api.plan_decode(inr, {"scale": scale, "size": size, "rate": rate, "fps": fps, "frames": frames,
-                                 "resolution": resolution, "mesh": mesh})
+                                 "resolution": resolution, "mesh": mesh, "time": at_time, "times": times})
     signals.check_outputs(inr.modality, output, plan.shape[0], force, (model,))  # every frame's name, too
     started = time.perf_counter()
     with DecodeProgress(err, enabled=not quiet and math.prod(plan.shape) > 4_000_000) as bar:
@@ -323,7 +326,7 @@ def evaluate(
         signals.save_signal(picture, error_map, None if signals.format_of(error_map) else "png", {}, force)
     scores = comparison.scores
     if as_json:
-        emit_json(scores)
+        emit_json(scores | (api.recorded_scores(inr) if inr is not None else {}))
         return
     specs = api.kind_of(ref).metric_specs
     parts = [spec.text(scores[name]) for name, spec in specs.items() if isinstance(scores.get(name), (int, float))]
