@@ -336,6 +336,28 @@ def evaluate(
 
 @app.command()
 @command
+def view(
+    files: Annotated[list[str], typer.Argument(help="INR files to show.", show_default=False)],
+    original: Annotated[Optional[list[str]], typer.Option(
+        "--original", help="The original image of the file in the same position, shown side by side (repeat).")] = None,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: a free one).", min=0, max=65535)] = 0,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the address only.")] = False,
+) -> None:
+    """Show files in the browser, which decodes them itself (WebGL2): pan and zoom without limit, crop, listen."""
+    viewer = importlib.import_module("inrcli.view")
+    server = viewer.make_server(viewer.build_site(files, original or []), port)
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    print(url, flush=True)  # the ready line: scripts read the address from stdout
+    err.print(f"inr view: serving {len(files)} file(s) on {url} (loopback only); Ctrl-C stops")
+    if not no_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    viewer.serve(server)
+
+
+@app.command()
+@command
 def info(
     model: Annotated[str, typer.Argument(help="INR file, or - for stdin.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the description as JSON.")] = False,
