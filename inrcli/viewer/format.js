@@ -1,5 +1,6 @@
 // The inr file format in the browser, written from docs/FORMAT.md: the safetensors container,
-// the metadata (version 1 and every 2.x), weights as Float32Array, and a crop made in the page.
+// the metadata (version 1, 2.x and 3.x; 3.0 changed graph files only, which the page describes
+// but does not decode), weights as Float32Array, and a crop made in the page.
 // No code here comes from inrcli; tests hold it to `inr decode` and `inr crop`.
 
 const MAX_HEADER_BYTES = 16 << 20;
@@ -46,7 +47,7 @@ function normaliseMetadata(stored) {
   let fields;
   if ("inr.version" in stored) {
     const major = stored["inr.version"].split(".")[0];
-    if (major !== "2") throw new Error(`file format ${stored["inr.version"]} is newer than this viewer reads`);
+    if (major !== "2" && major !== "3") throw new Error(`file format ${stored["inr.version"]} is newer than this viewer reads`);
     fields = {};
     for (const [key, value] of Object.entries(stored)) if (key.startsWith("inr.")) fields[key.slice(4)] = value;
   } else if (stored.format === "inr" && stored.version === "1") {

@@ -14,6 +14,16 @@ function partitionAt(edges, kept, u) {
   return Math.min(Math.max(p, kept[0]), kept[1] - 1);
 }
 
+const TILE = 96;
+
+/** Screen tiles [x, y, w, h] (y from the top), nearest the centre first. */
+function tilesOf(width, height) {
+  const tiles = [];
+  for (let y = 0; y < height; y += TILE) for (let x = 0; x < width; x += TILE) tiles.push([x, y, Math.min(TILE, width - x), Math.min(TILE, height - y)]);
+  const distance = ([x, y, w, h]) => Math.hypot(x + w / 2 - width / 2, y + h / 2 - height / 2);
+  return tiles.sort((a, b) => distance(a) - distance(b));
+}
+
 export class PlaneView {
   /**
    * @param {object} ctx {file, entry, stage, controls, hover, cropBox, gl, glCanvas, status}
@@ -164,8 +174,8 @@ export class PlaneView {
     }
     this.zoom = size[0] / (to[1] - from[1]);
     this.center = [(from[0] + to[0]) / 2, (from[1] + to[1]) / 2];
-    this.render();
-    this.finish();
+    this.renderAll();
+    this.drawOverlay();
   }
 
   /** Wait for the GPU to finish the frame (reading one pixel back is the only sure fence). */
@@ -187,17 +197,44 @@ export class PlaneView {
     return { from, to, width, height };
   }
 
+  /** Draw the view.  On the GPU it is drawn in tiles, nearest the centre first, a few per
+   * animation frame, and a view change abandons the rest: a software renderer takes seconds
+   * for a full frame, and the page stays responsive meanwhile. */
   render() {
     const { from, to, width, height } = this.range();
-    if (this.gpu) {
-      this.gl.viewport(0, 0, width, height);
-      this.gpu.draw({ from: [from[1], from[0]], to: [to[1], to[0]], count: [width, height], fixed: this.fixed, mode: 0 });
-    } else {
-      this.renderOnCpu(from, to, width, height);
-    }
     this.zoomLabel.textContent = `zoom ${this.zoom.toFixed(3)}× (screen pixels per sample)`;
     this.drawOverlay();
     this.drawOriginal(from, to);
+    if (!this.gpu) return this.renderOnCpu(from, to, width, height);
+    const job = (this.job = { tiles: tilesOf(width, height), started: performance.now() });
+    const uniforms = { from: [from[1], from[0]], to: [to[1], to[0]], count: [width, height], fixed: this.fixed, mode: 0 };
+    const gl = this.gl;
+    const step = () => {
+      if (this.job !== job) return;  // the view changed: this frame is stale
+      const budget = performance.now() + 40;
+      gl.viewport(0, 0, width, height);
+      gl.enable(gl.SCISSOR_TEST);
+      while (job.tiles.length && performance.now() < budget) {
+        const [x, y, w, h] = job.tiles.shift();
+        gl.scissor(x, height - y - h, w, h);
+        this.gpu.draw(uniforms);
+        this.finish();
+      }
+      gl.disable(gl.SCISSOR_TEST);
+      if (job.tiles.length) requestAnimationFrame(step);
+      else this.status.textContent = `${this.entry.name}: ${width}×${height} drawn in ${((performance.now() - job.started) / 1000).toFixed(2)} s`;
+    };
+    step();
+  }
+
+  /** The whole view in one draw, finished before returning (tests and the frame-rate benchmark). */
+  renderAll() {
+    this.job = null;
+    const { from, to, width, height } = this.range();
+    if (!this.gpu) return this.renderOnCpu(from, to, width, height);
+    this.gl.viewport(0, 0, width, height);
+    this.gpu.draw({ from: [from[1], from[0]], to: [to[1], to[0]], count: [width, height], fixed: this.fixed, mode: 0 });
+    this.finish();
   }
 
   renderOnCpu(from, to, width, height) {
