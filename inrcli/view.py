@@ -9,7 +9,7 @@ filesystem, so ``../`` and friends have nothing to reach:
     /api/files             JSON: one entry per named file (name, kind, URLs)
     /files/I.safetensors   the I-th named INR file, validated before the server starts
     /originals/I           the original image given for the I-th file (--original)
-    /meshes/I.json         a shape's surface, decoded here once (vertices, faces) for orbiting
+    /meshes/I.json         the surface of a shape's decode, extracted here once, for orbiting
 
 It listens on 127.0.0.1 only, refuses a request whose Host header is not this server's own
 address (so a web page elsewhere cannot reach it through DNS rebinding), serves GET and HEAD
@@ -44,6 +44,8 @@ class ViewedFile:
     path: Path
     kind: str
     original: Path | None = None
+    as_surface: bool = False
+    """Drawn as the surface of its decode (a shape's field), fetched from /meshes/I.json."""
     mesh: bytes | None = None
 
 
@@ -63,7 +65,7 @@ class Site:
     def listing(self) -> bytes:
         entries = [{"name": f.path.name, "kind": f.kind, "url": f"/files/{i}.safetensors",
                     "original": f"/originals/{i}" if f.original else None,
-                    "mesh": f"/meshes/{i}.json" if f.kind == "shape" and self.mesh_of else None}
+                    "mesh": f"/meshes/{i}.json" if f.as_surface and self.mesh_of else None}
                    for i, f in enumerate(self.files)]
         return json.dumps(entries).encode()
 
@@ -87,7 +89,7 @@ class Site:
             return "application/octet-stream", viewed.path.read_bytes()
         if head == "/originals" and viewed.original:
             return ORIGINAL_TYPES[viewed.original.suffix.lower()], viewed.original.read_bytes()
-        if head == "/meshes" and viewed.kind == "shape" and self.mesh_of:
+        if head == "/meshes" and viewed.as_surface and self.mesh_of:
             with self.lock:  # decoded once, by one thread
                 if viewed.mesh is None:
                     try:
@@ -129,7 +131,7 @@ def handler_for(site: Site, port_of: Callable[[], int]) -> type[BaseHTTPRequestH
             answer = site.answer(urlsplit(self.path).path)
             if answer is None:
                 return self._plain(HTTPStatus.NOT_FOUND, "not found", send_body)
-            if isinstance(answer, InrError):  # e.g. a shape whose field has no surface
+            if isinstance(answer, InrError):  # e.g. a field with no surface in it
                 return self._plain(HTTPStatus.UNPROCESSABLE_ENTITY, str(answer), send_body)
             content_type, body = answer
             self.send_response(HTTPStatus.OK)
@@ -179,23 +181,21 @@ def check_original(path: Path) -> Path:
     return path
 
 
-def shape_mesh_json(path: Path) -> bytes:
-    """The surface of a shape file's decoded field, in the normalised cube, as JSON
-    ``{"vertices": [x, y, z, …], "faces": [a, b, c, …]}`` (what ``inr decode -o x.ply`` meshes)."""
+def surface_json(path: Path) -> bytes:
+    """The surface of a file's decode (kinds viewed as surfaces), in its normalised coordinates,
+    as JSON ``{"vertices": [x, y, z, …], "faces": [a, b, c, …]}``."""
     from inrcli import api
-    from inrcli.signals.shape import to_mesh
 
     inr = api.load(str(path))
-    mesh = to_mesh(api.decode(inr))
-    center, scale = inr.signal.info["center"], float(inr.signal.info["scale"])
-    vertices = ((mesh.vertices - center) / scale).astype("float32")
+    vertices, faces = api.kind_of(inr).view_surface(inr)
     return json.dumps({"vertices": [round(float(v), 5) for v in vertices.ravel()],
-                       "faces": [int(i) for i in mesh.faces.ravel()]}).encode()
+                       "faces": [int(i) for i in faces.ravel()]}).encode()
 
 
 def build_site(files: list[str], originals: list[str]) -> Site:
     """Validate every named file (and original) before anything is served."""
     from inrcli import fileformat
+    from inrcli.signals import signal_kind
 
     if not files:
         raise UsageError("name at least one .safetensors file to view")
@@ -207,11 +207,13 @@ def build_site(files: list[str], originals: list[str]) -> Site:
         if not path.is_file():
             raise UsageError(f"{name}: no such file")
         inr = fileformat.load(path)  # refuses anything inr itself would not decode
+        kind = signal_kind(inr.modality)
         original = check_original(Path(originals[i])) if i < len(originals) else None
-        if original and inr.modality != "image":
-            raise UsageError(f"--original {original.name}: the side-by-side view is for images; {path.name} is {inr.modality}")
-        viewed.append(ViewedFile(path, inr.modality, original))
-    return Site(viewed, mesh_of=shape_mesh_json)
+        if original and not kind.viewed_beside_original:
+            raise UsageError(f"--original {original.name}: {path.name} holds {inr.modality}, "
+                             "which the page does not show beside a picture")
+        viewed.append(ViewedFile(path, inr.modality, original, kind.viewed_as_surface))
+    return Site(viewed, mesh_of=surface_json)
 
 
 def serve(server: ThreadingHTTPServer) -> None:

@@ -152,7 +152,7 @@ def test_the_server_listens_on_loopback_only(served):
     (["missing.safetensors"], "no such file"),
     (["{image}", "--original", "notes.txt"], "--original"),
     (["{image}", "--original", "{original}", "--original", "{original}"], "at most one per file"),
-    (["{audio}", "--original", "{original}"], "for images"),
+    (["{audio}", "--original", "{original}"], "does not show beside a picture"),
     (["{bad}"], "inr: error:"),
 ])
 def test_bad_arguments_are_one_line_errors(files, tmp_path, args, message):

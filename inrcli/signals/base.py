@@ -127,6 +127,10 @@ class SignalKind:
     """Whether the samples lie on a grid that partitions can split (croppable architectures)."""
     extendable: bool = False
     """Whether ``inr extend`` may grow a file of this kind (a grid sampled by ``GridSampler``)."""
+    viewed_beside_original: bool = False
+    """Whether ``inr view`` can show the original (a picture the browser decodes) beside the decode."""
+    viewed_as_surface: bool = False
+    """Whether ``inr view`` shows the decode as a surface (:meth:`view_surface`) rather than a plane."""
     default_arch: str = "lg-siren"
     default_output: str = ""
     """Extension a decode writes when no output is named."""
@@ -278,6 +282,11 @@ class SignalKind:
         values *= np.float32(description.scale)  # in place: a large decode must not hold two copies
         values += np.float32(description.offset)
         return values
+
+    def view_surface(self, inr) -> tuple[np.ndarray, np.ndarray]:
+        """The surface ``inr view`` draws, in the file's normalised coordinates: vertices
+        ``(V, 3)`` float32 and faces ``(F, 3)`` int (kinds with :attr:`viewed_as_surface`)."""
+        raise NotImplementedError(f"{self.name} files are not viewed as surfaces")
 
     def finish(self, values: np.ndarray, plan: DecodePlan, inr) -> Signal:
         """Turn decoded natural-unit values ``(*shape, C)`` of ``inr`` into a signal (clipping, etc.)."""

@@ -28,6 +28,7 @@ class ImageKind(SignalKind):
     name = "image"
     axes = 2
     extendable = True
+    viewed_beside_original = True
     default_output = "png"
     # Measured on astronaut.png at 60 s (bench/RESULTS.md, issue 5): a narrow global branch
     # costs 16² instead of ~70² multiply-adds per sample and a step half the samples, so a

@@ -38,6 +38,7 @@ class ShapeKind(SignalKind):
     name = "shape"
     axes = 3
     default_output = "ply"
+    viewed_as_surface = True
     # sample_fraction: the share of the point pool per step is set by PointSampler.batch_points
     presets = {"*": Preset(lr=1e-3, sample_fraction=1.0)}
     presets["lg-siren"] = presets["*"].with_model(partition_size=32, global_width=32)  # 4×4×4 on the 128³ grid
@@ -117,6 +118,15 @@ class ShapeKind(SignalKind):
         if not factor > 0:
             raise UsageError("--scale must be positive")
         return DecodePlan(tuple(max(2, round(n * factor)) for n in description.shape), dict(description.info))
+
+    def view_surface(self, inr) -> tuple[np.ndarray, np.ndarray]:
+        """Marching cubes on the decode at the stored resolution (what ``inr decode -o x.ply``
+        meshes), in normalised coordinates."""
+        from inrcli import api
+
+        mesh = to_mesh(api.decode(inr))
+        vertices = (mesh.vertices - np.array(inr.signal.info["center"])) / float(inr.signal.info["scale"])
+        return vertices.astype(np.float32), np.asarray(mesh.faces)
 
     def finish(self, values: np.ndarray, plan: DecodePlan, inr) -> Signal:
         if plan.info["field"] == "occupancy":  # the network gives logits
