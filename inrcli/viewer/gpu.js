@@ -1,20 +1,26 @@
 // The network on the GPU: a WebGL2 fragment shader evaluates the whole decode (routing, blending
 // and every partition's Local-Global SIREN, or a plain SIREN) once per pixel, so a view at any
-// zoom is the network's own output, never an upscale.  The shader is generated per file with its
-// widths and tensor offsets as constants; the weights (and the partition edges) live in one
-// float texture.  docs/FORMAT.md is the specification; decoder.js is the CPU twin.
+// zoom is the network's own output, never an upscale.  The shader is generated per file:
+//   * the shared layers (global and merge; a SIREN's body) are written into the code as constants,
+//     unrolled, when they are small (they are, by design, in a Local-Global SIREN): no memory reads;
+//   * each partition's local weights live in an RGBA float texture, four outputs per texel, in one
+//     block per slot;
+//   * larger shared layers and the partition edges are read from an R32F texture.
+// A software renderer (SwiftShader) pays for every texture read, so this layout is what makes it
+// usable there.  docs/FORMAT.md is the specification; decoder.js is the CPU twin.
 
 import { frameOf } from "./decoder.js";
 
 const TEXTURE_WIDTH = 2048;
+const BAKE_LIMIT = 12000;  // shared weights written into the shader as constants, at most
 
-/** Every weight tensor, then every axis's edges, in one Float32Array; name → offset. */
-function packWeights(file) {
+/** Every shared weight tensor, then every axis's edges, in one Float32Array; name → offset. */
+function packShared(file) {
   const offsets = {};
   const parts = [];
   let size = 0;
   for (const [name, tensor] of Object.entries(file.tensors)) {
-    if (name.startsWith("graph.")) continue;
+    if (name.startsWith("graph.") || isLocal(name)) continue;
     offsets[name] = size;
     parts.push(tensor.values);
     size += tensor.values.length;
@@ -25,73 +31,225 @@ function packWeights(file) {
     parts.push(Float32Array.from(axisEdges));
     size += axisEdges.length;
   });
-  const rows = Math.max(1, Math.ceil(size / TEXTURE_WIDTH));
-  const data = new Float32Array(rows * TEXTURE_WIDTH);
+  return { ...toTexture(parts, size, 1), offsets };
+}
+
+const isLocal = (name) => name.startsWith("local_") || name.startsWith("out_");
+
+function toTexture(parts, size, perTexel) {
+  const rows = Math.max(1, Math.ceil(size / perTexel / TEXTURE_WIDTH));
+  const data = new Float32Array(rows * TEXTURE_WIDTH * perTexel);
   let at = 0;
   for (const part of parts) { data.set(part, at); at += part.length; }
-  return { data, rows, offsets };
+  return { data, rows };
+}
+
+/**
+ * Local weights, one block of texels per slot: for each depth k, nIn rows of ⌈w/4⌉ texels (the
+ * weights of input i to outputs 4j…4j+3) then the bias's ⌈w/4⌉ texels; then w rows of one texel
+ * (the output layer, C ≤ 4 channels) and its bias.  Padding lanes are zero.
+ * @returns {{data: Float32Array, rows: number, stride: number, layer: number[], out: number}} offsets in texels
+ */
+function packLocal(file) {
+  const c = file.meta.model, w = c.local_width, w4 = Math.ceil(w / 4), d = c.in_dim, C = c.out_dim;
+  const slots = file.tensors.out_bias.shape[0];
+  const layer = [];
+  let stride = 0;
+  for (let k = 0; k <= c.hidden_layers; k++) {
+    layer.push(stride);
+    stride += ((k === 0 ? d : w) + 1) * w4;
+  }
+  const out = stride;
+  stride += w + 1;
+  const data = new Float32Array(slots * stride * 4);
+  for (let s = 0; s < slots; s++) {
+    const block = s * stride * 4;
+    for (let k = 0; k <= c.hidden_layers; k++) {
+      const nIn = k === 0 ? d : w, weights = file.tensors[`local_weight.${k}`].values, bias = file.tensors[`local_bias.${k}`].values;
+      for (let i = 0; i < nIn; i++) {
+        for (let o = 0; o < w; o++) data[block + (layer[k] + i * w4) * 4 + o] = weights[(s * nIn + i) * w + o];
+      }
+      for (let o = 0; o < w; o++) data[block + (layer[k] + nIn * w4) * 4 + o] = bias[s * w + o];
+    }
+    const weights = file.tensors.out_weight.values, bias = file.tensors.out_bias.values;
+    for (let i = 0; i < w; i++) for (let o = 0; o < C; o++) data[block + (out + i) * 4 + o] = weights[(s * w + i) * C + o];
+    for (let o = 0; o < C; o++) data[block + (out + w) * 4 + o] = bias[s * C + o];
+  }
+  return { ...toTexture([data], data.length, 4), stride, layer, out };
 }
 
 const num = (x) => (Number.isInteger(x) ? `${x}.0` : `${x}`);
 
-/** One sine layer as GLSL: out[o] = sin(w0 (Σ in[i] W + b)); strides as for decoder.js. */
-function layerCode(input, output, nIn, nOut, wBase, inStride, outStride, bBase, w0) {
-  return `
+/** A float32 value as a GLSL literal that parses back to the same float32. */
+function literal(v) {
+  if (v === 0) return "0.0";
+  const text = Math.abs(v).toPrecision(9);
+  return text.includes(".") || text.includes("e") ? text : `${text}.0`;
+}
+
+/**
+ * One shared sine layer, out[o] = sine(w0 (Σ_i in[i] W[o, i] + b[o])), for a weight stored
+ * (out, in): unrolled with the weights as constants when `baked`, else a loop reading the
+ * shared texture at `offsets`.
+ */
+function sharedLayer(input, output, nIn, nOut, name, file, shared, baked, w0, sine = true) {
+  const weight = file.tensors[`${name}.weight`].values, bias = file.tensors[`${name}.bias`].values;
+  const wrap = (expression) => (sine ? `sine(${num(w0)} * (${expression}))` : expression);
+  if (!baked) {
+    const wBase = shared.offsets[`${name}.weight`], bBase = shared.offsets[`${name}.bias`];
+    return `
     for (int o = 0; o < ${nOut}; o++) {
       float acc = wt(${bBase} + o);
-      int base = ${wBase} + o * ${outStride};
-      for (int i = 0; i < ${nIn}; i++) acc += ${input}[i] * wt(base + i * ${inStride});
-      ${output}[o] = sine(${num(w0)} * acc);
+      int base = ${wBase} + o * ${nIn};
+      for (int i = 0; i < ${nIn}; i++) acc += ${input}[i] * wt(base + i);
+      ${output}[o] = ${wrap("acc")};
+    }`;
+  }
+  let code = "";
+  for (let o = 0; o < nOut; o++) {
+    let sum = literal(bias[o]).replace(/^/, bias[o] < 0 ? "-" : "");
+    for (let i = 0; i < nIn; i++) {
+      const v = weight[o * nIn + i];
+      if (v !== 0) sum += ` ${v < 0 ? "-" : "+"} ${input}[${i}] * ${literal(v)}`;
+    }
+    code += `\n    ${output}[${o}] = ${wrap(sum)};`;
+  }
+  return code;
+}
+
+function sharedCount(file) {
+  let total = 0;
+  for (const [name, t] of Object.entries(file.tensors)) if (!isLocal(name) && !name.startsWith("graph.")) total += t.values.length;
+  return total;
+}
+
+function sirenCode(file, shared) {
+  const c = file.meta.model, baked = sharedCount(file) <= BAKE_LIMIT;
+  let code = `vec4 network(float x[4], int slot) {\n    float h[${c.width}]; float n[${c.width}]; float y[4];`;
+  code += sharedLayer("x", "h", c.in_dim, c.width, "body.0.linear", file, shared, baked, c.first_w0);
+  for (let k = 1; k <= c.hidden_layers; k++) {
+    code += sharedLayer("h", "n", c.width, c.width, `body.${k}.linear`, file, shared, baked, c.w0);
+    code += `\n    h = n;`;
+  }
+  code += `\n    for (int o = 0; o < 4; o++) y[o] = 0.0;`;
+  code += sharedLayer("h", "y", c.width, c.out_dim, "head", file, shared, baked, 0, false);
+  return code + `\n    return vec4(y[0], y[1], y[2], y[3]);\n  }`;
+}
+
+/** A local layer: four outputs per texel read, for the slot's block. */
+function localLayer(input, nIn, w4, offset, w0) {
+  return `
+    {
+      int base = slot * STRIDE + ${offset};
+      for (int o4 = 0; o4 < ${w4}; o4++) {
+        vec4 acc = lt(base + ${nIn * w4} + o4);
+        for (int i = 0; i < ${nIn}; i++) acc += ${input}[i] * lt(base + i * ${w4} + o4);
+        acc *= ${num(w0)};
+        loc[4 * o4] = sine(acc.x); loc[4 * o4 + 1] = sine(acc.y); loc[4 * o4 + 2] = sine(acc.z); loc[4 * o4 + 3] = sine(acc.w);
+      }
     }`;
 }
 
-function sirenCode(file, off) {
+function localGlobalCode(file, shared, local) {
   const c = file.meta.model;
-  let code = `vec4 network(float x[4], int slot) {\n    float h[${c.width}]; float n[${c.width}];`;
-  code += layerCode("x", "h", c.in_dim, c.width, off["body.0.linear.weight"], 1, c.in_dim, off["body.0.linear.bias"], c.first_w0);
-  for (let k = 1; k <= c.hidden_layers; k++) {
-    code += layerCode("h", "n", c.width, c.width, off[`body.${k}.linear.weight`], 1, c.width, off[`body.${k}.linear.bias`], c.w0);
-    code += `\n    h = n;`;
+  const w = c.local_width, g = c.global_width, d = c.in_dim, w4 = Math.ceil(w / 4);
+  const baked = sharedCount(file) <= BAKE_LIMIT;
+  let code = `const int STRIDE = ${local.stride};
+  void merge(in float j[${w + g}], out float h[${4 * w4}]) {${sharedLayer("j", "h", w + g, w, "merge.linear", file, shared, baked, c.w0)}
+  }
+  vec4 network(float x[4], int slot) {
+    float h[${4 * w4}]; float loc[${4 * w4}]; float gcur[${g}]; float gn[${g}]; float j[${w + g}];`;
+  for (let k = 0; k <= c.hidden_layers; k++) {
+    const w0 = k === 0 ? c.first_w0 : c.w0;
+    code += localLayer(k === 0 ? "x" : "h", k === 0 ? d : w, w4, local.layer[k], w0);
+    code += sharedLayer(k === 0 ? "x" : "gcur", "gn", k === 0 ? d : g, g, `global_layers.${k}.linear`, file, shared, baked, w0);
+    code += `
+    for (int i = 0; i < ${g}; i++) gcur[i] = gn[i];
+    for (int i = 0; i < ${w}; i++) j[i] = loc[i];
+    for (int i = 0; i < ${g}; i++) j[${w} + i] = gcur[i];
+    merge(j, h);`;
   }
   code += `
-    vec4 y = vec4(0.0);
-    for (int o = 0; o < ${c.out_dim}; o++) {
-      float acc = wt(${off["head.bias"]} + o);
-      for (int i = 0; i < ${c.width}; i++) acc += h[i] * wt(${off["head.weight"]} + o * ${c.width} + i);
-      y[o] = acc;
-    }
+    int base = slot * STRIDE + ${local.out};
+    vec4 y = lt(base + ${w});
+    for (int i = 0; i < ${w}; i++) y += h[i] * lt(base + i);
     return y;
   }`;
   return code;
 }
 
-function localGlobalCode(file, off) {
-  const c = file.meta.model;
-  const w = c.local_width, g = c.global_width, d = c.in_dim;
-  let code = `vec4 network(float x[4], int slot) {
-    float h[${w}]; float loc[${w}]; float gcur[${g}]; float gn[${g}]; float j[${w + g}];`;
-  for (let k = 0; k <= c.hidden_layers; k++) {
-    const nIn = k === 0 ? d : w, gIn = k === 0 ? d : g, w0 = k === 0 ? c.first_w0 : c.w0;
-    const hIn = k === 0 ? "x" : "h", gInName = k === 0 ? "x" : "gcur";
-    code += `\n    int lw${k} = ${off[`local_weight.${k}`]} + slot * ${nIn * w}; int lb${k} = ${off[`local_bias.${k}`]} + slot * ${w};`;
-    code += layerCode(hIn, "loc", nIn, w, `lw${k}`, w, 1, `lb${k}`, w0);
-    code += layerCode(gInName, "gn", gIn, g, off[`global_layers.${k}.linear.weight`], 1, gIn, off[`global_layers.${k}.linear.bias`], w0);
-    code += `
-    for (int i = 0; i < ${g}; i++) gcur[i] = gn[i];
-    for (int i = 0; i < ${w}; i++) j[i] = loc[i];
-    for (int i = 0; i < ${g}; i++) j[${w} + i] = gcur[i];`;
-    code += layerCode("j", "h", w + g, w, off["merge.linear.weight"], 1, w + g, off["merge.linear.bias"], c.w0);
+/**
+ * The unrolled network, used when the shared weights are baked in: every unit is its own
+ * variable (a software renderer keeps them in registers; arrays would live in memory), shared
+ * layers are constant-weight sums, local layers read four outputs per texel.
+ */
+function unrolledSum(inputs, weightAt, bias) {
+  let sum = `${bias < 0 ? "-" : ""}${literal(bias)}`;
+  inputs.forEach((name, i) => {
+    const v = weightAt(i);
+    if (v !== 0) sum += ` ${v < 0 ? "-" : "+"} ${name} * ${literal(v)}`;
+  });
+  return sum;
+}
+
+function bakedSharedLayer(inputs, name, file, w0, prefix, sine = true) {
+  const weight = file.tensors[`${name}.weight`].values, bias = file.tensors[`${name}.bias`].values;
+  const nIn = inputs.length, nOut = bias.length, outputs = [];
+  let code = "";
+  for (let o = 0; o < nOut; o++) {
+    const sum = unrolledSum(inputs, (i) => weight[o * nIn + i], bias[o]);
+    code += `\n    float ${prefix}${o} = ${sine ? `sine(${num(w0)} * (${sum}))` : sum};`;
+    outputs.push(`${prefix}${o}`);
   }
-  code += `
-    vec4 y = vec4(0.0);
-    for (int o = 0; o < ${c.out_dim}; o++) {
-      float acc = wt(${off.out_bias} + slot * ${c.out_dim} + o);
-      for (int i = 0; i < ${w}; i++) acc += h[i] * wt(${off.out_weight} + (slot * ${w} + i) * ${c.out_dim} + o);
-      y[o] = acc;
-    }
-    return y;
-  }`;
-  return code;
+  return { code, outputs };
+}
+
+function unrolledLocalLayer(inputs, width, offset, w0, prefix) {
+  const w4 = Math.ceil(width / 4), nIn = inputs.length, outputs = [];
+  let code = "";
+  for (let o4 = 0; o4 < w4; o4++) {
+    const v = `${prefix}${o4}`;
+    code += `\n    vec4 ${v} = lt(base + ${offset + nIn * w4 + o4});`;
+    inputs.forEach((name, i) => { code += ` ${v} += ${name} * lt(base + ${offset + i * w4 + o4});`; });
+    code += ` ${v} = sine4(${num(w0)} * ${v});`;
+    for (let c = 0; c < 4 && 4 * o4 + c < width; c++) outputs.push(`${v}.${"xyzw"[c]}`);
+  }
+  return { code, outputs };
+}
+
+function unrolledLocalGlobalCode(file, local) {
+  const c = file.meta.model, w = c.local_width;
+  const coordinates = [...Array(c.in_dim).keys()].map((a) => `x[${a}]`);
+  let code = `const int STRIDE = ${local.stride};
+  vec4 network(float x[4], int slot) {
+    int base = slot * STRIDE;`;
+  let h = coordinates, g = coordinates;
+  for (let k = 0; k <= c.hidden_layers; k++) {
+    const w0 = k === 0 ? c.first_w0 : c.w0;
+    const l = unrolledLocalLayer(h, w, local.layer[k], w0, `l${k}_`);
+    const gl = bakedSharedLayer(g, `global_layers.${k}.linear`, file, w0, `g${k}_`);
+    const m = bakedSharedLayer([...l.outputs, ...gl.outputs], "merge.linear", file, c.w0, `h${k}_`);
+    code += l.code + gl.code + m.code;
+    h = m.outputs;
+    g = gl.outputs;
+  }
+  code += `\n    vec4 y = lt(base + ${local.out + w});`;
+  h.forEach((name, i) => { code += ` y += ${name} * lt(base + ${local.out + i});`; });
+  return code + `\n    return y;\n  }`;
+}
+
+function unrolledSirenCode(file) {
+  const c = file.meta.model;
+  let h = [...Array(c.in_dim).keys()].map((a) => `x[${a}]`);
+  let code = `vec4 network(float x[4], int slot) {`;
+  for (let k = 0; k <= c.hidden_layers; k++) {
+    const layer = bakedSharedLayer(h, `body.${k}.linear`, file, k === 0 ? c.first_w0 : c.w0, `h${k}_`);
+    code += layer.code;
+    h = layer.outputs;
+  }
+  const head = bakedSharedLayer(h, "head", file, 0, "y", false);
+  const y = [0, 1, 2, 3].map((o) => (o < head.outputs.length ? head.outputs[o] : "0.0"));
+  return code + head.code + `\n    return vec4(${y.join(", ")});\n  }`;
 }
 
 /** Routing and blending along every axis, then the weighted sum of up to 2^d networks. */
@@ -153,10 +311,13 @@ function decodeCode(file, off) {
  *   "line":  a texture read row by row as one axis of n samples (audio).
  * u_from/u_to: the view's range in samples on each axis (u_count samples over it).
  */
-export function shaderSource(file, layout, planeAxes) {
-  const { offsets } = packWeights(file);
+export function shaderSource(file, layout, planeAxes, shared = packShared(file), local = null) {
   const meta = file.meta, d = meta.model.in_dim;
-  const net = meta.arch === "lg-siren" ? localGlobalCode(file, offsets) : sirenCode(file, offsets);
+  const lg = meta.arch === "lg-siren";
+  const baked = sharedCount(file) <= BAKE_LIMIT;
+  const packedLocal = lg ? local || packLocal(file) : null;
+  const net = baked ? (lg ? unrolledLocalGlobalCode(file, packedLocal) : unrolledSirenCode(file))
+    : (lg ? localGlobalCode(file, shared, packedLocal) : sirenCode(file, shared));
   const [rowAxis, colAxis] = planeAxes || [d - 2, d - 1];
   const positions = layout === "line"
     ? `int index = int(gl_FragCoord.y) * u_width + int(gl_FragCoord.x);
@@ -169,7 +330,8 @@ export function shaderSource(file, layout, planeAxes) {
   return `#version 300 es
   precision highp float;
   precision highp int;
-  uniform highp sampler2D u_weights;
+  uniform highp sampler2D u_weights;  // shared weights that are not constants, and the edges
+  uniform highp sampler2D u_local;    // the partitions' own weights, RGBA
   uniform vec2 u_from, u_to;      // x: columns (or the line's axis), y: rows
   uniform ivec2 u_count;          // output samples: x columns, y rows
   uniform float u_fixed[4];       // positions of the axes not shown
@@ -177,21 +339,16 @@ export function shaderSource(file, layout, planeAxes) {
   uniform int u_mode;             // 0: 8-bit display colours, 1: raw natural values
   uniform float u_offset, u_scale;
   out vec4 outColor;
-  // sin with float32 accuracy at any argument: software renderers' sin loses digits past a few
-  // radians, and audio's first layer (ω0 up to 3000) goes far beyond.  Cody–Waite reduction by
-  // π/2 in three parts, then Taylor series to x¹¹ on [−π/4, π/4] (error < 1e-9 there).
-  float sine(float x) {
-    float k = floor(x * 0.63661975 + 0.5);
-    float r = ((x - k * 1.5703125) - k * 4.8351287841796875e-4) - k * 3.13916473e-7;
-    float r2 = r * r;
-    float s = r * (1.0 + r2 * (-1.6666667e-1 + r2 * (8.3333333e-3 + r2 * (-1.9841270e-4 + r2 * (2.7557319e-6 - r2 * 2.5052108e-8)))));
-    float c = 1.0 + r2 * (-0.5 + r2 * (4.1666667e-2 + r2 * (-1.3888889e-3 + r2 * (2.4801587e-5 - r2 * 2.7557319e-7))));
-    int q = int(k - 4.0 * floor(k * 0.25));
-    return q == 0 ? s : q == 1 ? c : q == 2 ? -s : -c;
-  }
+  // sin with float32 accuracy at any argument: a software renderer's sin loses digits past a
+  // few radians, and audio's first layer (ω0 up to 3000) goes far beyond.  Reduce by π in three
+  // parts (Cody–Waite: k·PI_A and k·PI_B are exact), then the Taylor series to r¹¹ on
+  // [−π/2, π/2] (error < 6e-8); sin(x) = (−1)^k sin(r).
+  ${sineFunction("sine4", "vec4")}
+  ${sineFunction("sine", "float")}
   float wt(int i) { return texelFetch(u_weights, ivec2(i % ${TEXTURE_WIDTH}, i / ${TEXTURE_WIDTH}), 0).r; }
+  vec4 lt(int i) { return texelFetch(u_local, ivec2(i % ${TEXTURE_WIDTH}, i / ${TEXTURE_WIDTH}), 0); }
   ${net}
-  ${decodeCode(file, offsets)}
+  ${decodeCode(file, shared.offsets)}
   void main() {
     float u[4];
     ${positions}
@@ -202,11 +359,30 @@ export function shaderSource(file, layout, planeAxes) {
   }`;
 }
 
+/** The accurate sine of shaderSource's comment, for one float or four. */
+function sineFunction(name, type) {
+  return `${type} ${name}(${type} x) {
+    ${type} k = floor(x * 0.318309886 + 0.5);
+    ${type} r = ((x - k * 3.140625) - k * 9.677410125732422e-4) + k * 8.742277657347586e-8;
+    ${type} r2 = r * r;
+    ${type} s = r * (1.0 + r2 * (-1.66666667e-1 + r2 * (8.33333333e-3 + r2 * (-1.98412698e-4 + r2 * (2.75573192e-6 - r2 * 2.50521084e-8)))));
+    return s * (1.0 - 2.0 * mod(k, 2.0));
+  }`;
+}
+
 function displayMapping(channels) {
   if (channels === 1) return "outColor = vec4(q.rrr, 1.0);";
   if (channels === 2) return "outColor = vec4(q.rrr * q.g, q.g);";
   if (channels === 3) return "outColor = vec4(q.rgb, 1.0);";
   return "outColor = vec4(q.rgb * q.a, q.a);";
+}
+
+function dataTexture(gl, format, channels, packed) {
+  const texture = gl.createTexture();
+  gl.bindTexture(gl.TEXTURE_2D, texture);
+  gl.texImage2D(gl.TEXTURE_2D, 0, format, TEXTURE_WIDTH, packed.rows, 0, channels, gl.FLOAT, packed.data);
+  for (const p of [gl.TEXTURE_MIN_FILTER, gl.TEXTURE_MAG_FILTER]) gl.texParameteri(gl.TEXTURE_2D, p, gl.NEAREST);
+  return texture;
 }
 
 function compile(gl, type, source) {
@@ -231,14 +407,13 @@ export class GpuNetwork {
   constructor(gl, file, layout, planeAxes) {
     this.gl = gl;
     this.file = file;
-    const packed = packWeights(file);
-    this.texture = gl.createTexture();
-    gl.bindTexture(gl.TEXTURE_2D, this.texture);
-    gl.texImage2D(gl.TEXTURE_2D, 0, gl.R32F, TEXTURE_WIDTH, packed.rows, 0, gl.RED, gl.FLOAT, packed.data);
-    for (const p of [gl.TEXTURE_MIN_FILTER, gl.TEXTURE_MAG_FILTER]) gl.texParameteri(gl.TEXTURE_2D, p, gl.NEAREST);
+    const shared = packShared(file);
+    const local = file.meta.arch === "lg-siren" ? packLocal(file) : { data: new Float32Array(4 * TEXTURE_WIDTH), rows: 1 };
+    this.texture = dataTexture(gl, gl.R32F, gl.RED, shared);
+    this.localTexture = dataTexture(gl, gl.RGBA32F, gl.RGBA, local);
     const program = gl.createProgram();
     gl.attachShader(program, compile(gl, gl.VERTEX_SHADER, VERTEX));
-    gl.attachShader(program, compile(gl, gl.FRAGMENT_SHADER, shaderSource(file, layout, planeAxes)));
+    gl.attachShader(program, compile(gl, gl.FRAGMENT_SHADER, shaderSource(file, layout, planeAxes, shared, local.stride ? local : null)));
     gl.linkProgram(program);
     if (!gl.getProgramParameter(program, gl.LINK_STATUS)) throw new Error(`shader link: ${gl.getProgramInfoLog(program)}`);
     this.program = program;
@@ -252,6 +427,10 @@ export class GpuNetwork {
     gl.activeTexture(gl.TEXTURE0);
     gl.bindTexture(gl.TEXTURE_2D, this.texture);
     gl.uniform1i(loc("u_weights"), 0);
+    gl.activeTexture(gl.TEXTURE1);
+    gl.bindTexture(gl.TEXTURE_2D, this.localTexture);
+    gl.uniform1i(loc("u_local"), 1);
+    gl.activeTexture(gl.TEXTURE0);
     gl.uniform2f(loc("u_from"), view.from[0], view.from[1] ?? 0);
     gl.uniform2f(loc("u_to"), view.to[0], view.to[1] ?? 1);
     gl.uniform2i(loc("u_count"), view.count[0], view.count[1] ?? 1);
