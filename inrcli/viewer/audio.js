@@ -85,7 +85,7 @@ export class AudioView {
 
   buildSpectrogram() {
     const n = this.hi - this.lo;
-    const hop = Math.max(64, Math.ceil(n / 2048));
+    const hop = Math.max(16, Math.ceil(n / 2048));
     const { values, columns } = spectrogram(this.samples, this.channels, hop);
     let top = -Infinity;
     for (const v of values) top = Math.max(top, v);
@@ -209,7 +209,9 @@ export class AudioView {
     g.fillStyle = "#000";
     g.fillRect(0, 0, width, height);
     const [from, to] = this.view, hop = this.spectrumHop;
-    const c0 = (from - this.lo) / hop, c1 = (to - this.lo) / hop;
+    // column c is the window of samples [c·hop, c·hop + FFT_SIZE): its centre is at c·hop + FFT_SIZE/2
+    const column = (u) => (u - this.lo - FFT_SIZE / 2) / hop + 0.5;
+    const c0 = column(from), c1 = column(to);
     g.imageSmoothingEnabled = false;
     g.drawImage(this.spectrumImage, c0, 0, c1 - c0, this.spectrumImage.height, 0, 0, width, height);
     g.fillStyle = "#fff";
