@@ -318,3 +318,32 @@ def test_a_shape_without_a_surface_is_reported_by_the_server_not_crashed(served)
     url, index = served
     status, _, body = get(url, f"/meshes/{index['blank_shape']}.json")
     assert status == 422 and b"no surface" in body
+
+
+def test_the_crop_tool_names_the_command_and_downloads_that_file(browser, served, files, tmp_path):
+    """Drag a rectangle in crop mode: the page shows `inr crop … --region R` and its download is
+    byte for byte what that command writes."""
+    from typer.testing import CliRunner
+
+    url, index = served
+    page = open_page(browser, url, index["image"])
+    try:
+        page.get_by_role("button", name="crop", exact=True).click()
+        box = page.locator(".pane canvas").nth(1).bounding_box()  # the overlay over the decode
+        page.mouse.move(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.45)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.55, steps=4)
+        page.mouse.up()
+        command = page.locator("#crop code").text_content()
+        assert command.startswith("inr crop photo.safetensors --region ")
+        region = command.split("--region ")[1].split()[0]
+        hover = page.locator("#hover").text_content()
+        assert "partition (" in hover and "parameters of its own" in hover
+        with page.expect_download() as download:
+            page.get_by_role("button", name="download the cropped file (made here)").click()
+        made = Path(download.value.path()).read_bytes()
+        result = invoke(CliRunner(), "crop", files["image"], "--region", region, "-o", tmp_path / "c.safetensors")
+        assert result.exit_code == 0, result.stderr
+        assert made == (tmp_path / "c.safetensors").read_bytes()
+    finally:
+        page.close()
