@@ -91,12 +91,12 @@ def files(tmp_path_factory) -> dict[str, Path]:
     assert result.exit_code == 0, result.stderr
     return {**made, "original": folder / "photo.png", "video": V1 / "video.safetensors",
             "siren16": V1 / "image_siren_f16.safetensors", "cropped": V1 / "image_crop.safetensors",
-            "blank_shape": V1 / "shape.safetensors"}
+            "blank_shape": V1 / "shape.safetensors", "volume": V1 / "volume.safetensors"}
 
 
 @pytest.fixture(scope="module")
 def served(files):
-    order = ["image", "audio", "video", "siren16", "cropped", "shape", "blank_shape"]
+    order = ["image", "audio", "video", "siren16", "cropped", "shape", "blank_shape", "volume"]
     proc, url = start_view(*(files[k] for k in order), "--original", files["original"])
     try:
         yield url, {name: i for i, name in enumerate(order)}
@@ -270,6 +270,22 @@ def test_the_page_decodes_a_video_frame_as_inr_decode_does(browser, served, file
         expected = np.rint(np.clip(api.decode(inr).values[0], 0, 1) * 255).astype(int)
         (_, _), (r0, r1), (c0, c1) = inr.signal.window
         assert_within_one_level(canvas_pixels(page, (r0, c0), (r1, c1), (c1 - c0, r1 - r0)), expected[..., :3])
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("cpu", [False, True], ids=["webgl2", "javascript"])
+def test_the_page_shows_a_volume_slice_in_its_recorded_range(browser, served, files, cpu):
+    url, index = served
+    page = open_page(browser, url, index["volume"], cpu)
+    try:
+        inr = api.load(str(files["volume"]))
+        low, high = inr.signal.info["low"], inr.signal.info["high"]
+        natural = api.decode(inr).values[0, ..., 0].astype(np.float64)  # the first slice, as decoded
+        expected = np.rint(np.clip((natural - low) / (high - low), 0, 1) * 255).astype(int)
+        (_, _), (r0, r1), (c0, c1) = inr.signal.window
+        got = canvas_pixels(page, (r0, c0), (r1, c1), (c1 - c0, r1 - r0))
+        assert_within_one_level(got, np.repeat(expected[..., None], 3, -1))
     finally:
         page.close()
 

@@ -338,6 +338,7 @@ export function shaderSource(file, layout, planeAxes, shared = packShared(file),
   uniform int u_width;            // line layout: texels per row
   uniform int u_mode;             // 0: 8-bit display colours, 1: raw natural values
   uniform float u_offset, u_scale;
+  uniform vec2 u_display;          // natural values shown black…white (images: 0…1; volumes: their range)
   out vec4 outColor;
   // sin with float32 accuracy at any argument: a software renderer's sin loses digits past a
   // few radians, and audio's first layer (ω0 up to 3000) goes far beyond.  Reduce by π in three
@@ -354,6 +355,7 @@ export function shaderSource(file, layout, planeAxes, shared = packShared(file),
     ${positions}
     vec4 v = u_offset + u_scale * decodeAt(u);
     if (u_mode == 1) { outColor = v; return; }
+    v = (v - u_display.x) / (u_display.y - u_display.x);
     vec4 q = floor(clamp(v, 0.0, 1.0) * 255.0 + 0.5) / 255.0;   // the writer's rounding, 8 bits
     ${displayMapping(meta.signal.channels)}
   }`;
@@ -368,6 +370,12 @@ function sineFunction(name, type) {
     ${type} s = r * (1.0 + r2 * (-1.66666667e-1 + r2 * (8.33333333e-3 + r2 * (-1.98412698e-4 + r2 * (2.75573192e-6 - r2 * 2.50521084e-8)))));
     return s * (1.0 - 2.0 * mod(k, 2.0));
   }`;
+}
+
+/** Natural values shown as black and white: an image's 0…1, a volume's recorded range. */
+export function displayRange(meta) {
+  const { low, high } = meta.signal.info;
+  return meta.kind === "volume" && high > low ? [low, high] : [0, 1];
 }
 
 function displayMapping(channels) {
@@ -439,6 +447,7 @@ export class GpuNetwork {
     gl.uniform1i(loc("u_mode"), view.mode || 0);
     gl.uniform1f(loc("u_offset"), this.file.meta.signal.offset);
     gl.uniform1f(loc("u_scale"), this.file.meta.signal.scale);
+    gl.uniform2f(loc("u_display"), ...displayRange(this.file.meta));
     gl.bindVertexArray(this.vao);
     gl.drawArrays(gl.TRIANGLES, 0, 3);
   }

@@ -2,7 +2,7 @@
 // network for every screen pixel (GPU, or CPU fallback), with the partition grid, per-partition
 // details on hover, a crop tool, and the original image side by side.
 
-import { GpuNetwork } from "./gpu.js";
+import { GpuNetwork, displayRange } from "./gpu.js";
 import { centres, evaluateGrid, toNatural } from "./decoder.js";
 import { cropInr, parametersPerPartition, slotsOf } from "./format.js";
 import { el, formatInt } from "./ui.js";
@@ -244,7 +244,8 @@ export class PlaneView {
     const values = toNatural(this.file, evaluateGrid(this.file, axes));
     const C = this.file.meta.signal.channels;
     const image = this.cpuContext.createImageData(width, height);
-    const byte = (v) => Math.round(Math.min(Math.max(v, 0), 1) * 255);
+    const [low, high] = displayRange(this.file.meta);
+    const byte = (v) => Math.round(Math.min(Math.max((v - low) / (high - low), 0), 1) * 255);
     for (let i = 0; i < width * height; i++) {
       const v = values.subarray(i * C, i * C + C);
       const rgb = C >= 3 ? [v[0], v[1], v[2]] : [v[0], v[0], v[0]];
