@@ -19,12 +19,24 @@ export function centres(from, to, n) {
   return out;
 }
 
+/** sin(x) to float32 accuracy (error < 6e-8), several times faster than Math.sin on the
+ * arguments SIREN layers produce: reduction by π (Cody–Waite, three parts), Taylor to r¹¹ on
+ * [−π/2, π/2] — the same function as the shader's. */
+function sine(x) {
+  const k = Math.floor(x * 0.3183098861837907 + 0.5);
+  const r = x - k * 3.140625 - k * 9.677410125732422e-4 + k * 8.742277657347586e-8;
+  const r2 = r * r;
+  const s = r * (1 + r2 * (-1.6666666666666666e-1 + r2 * (8.333333333333333e-3 + r2 * (-1.984126984126984e-4
+    + r2 * (2.7557319223985893e-6 - r2 * 2.505210838544172e-8)))));
+  return k & 1 ? -s : s;
+}
+
 /** One sine layer on one point: out[o] = sin(ω0 · f32(Σ_i x[i] W[i, o] + b[o])). */
 function sineLayer(x, weights, wOffset, inStride, outStride, bias, bOffset, nIn, nOut, w0, out) {
   for (let o = 0; o < nOut; o++) {
     let acc = bias[bOffset + o];
     for (let i = 0; i < nIn; i++) acc += x[i] * weights[wOffset + i * inStride + o * outStride];
-    out[o] = f32(Math.sin(f32(w0 * f32(acc))));
+    out[o] = f32(sine(f32(w0 * f32(acc))));
   }
 }
 
@@ -40,6 +52,12 @@ export class CpuNetwork {
     [this.hA, this.hB, this.local] = [buffer(c.local_width), buffer(c.local_width), buffer(c.local_width)];
     [this.gA, this.gB] = [buffer(c.global_width), buffer(c.global_width)];
     this.joined = buffer((c.local_width || 0) + (c.global_width || 0));
+    // tensors by depth, looked up once (not by name for every point)
+    const depths = [...Array(c.hidden_layers + 1).keys()];
+    const at = (name) => this.t[name];
+    this.body = depths.map((k) => [at(`body.${k}.linear.weight`), at(`body.${k}.linear.bias`)]);
+    this.localLayers = depths.map((k) => [at(`local_weight.${k}`), at(`local_bias.${k}`)]);
+    this.globalLayers = depths.map((k) => [at(`global_layers.${k}.linear.weight`), at(`global_layers.${k}.linear.bias`)]);
   }
 
   /** SIREN at x (length d) into out (length C). */
@@ -49,7 +67,7 @@ export class CpuNetwork {
     for (let k = 0; k <= c.hidden_layers; k++) {
       const next = k % 2 ? this.sB : this.sA;
       // body weights are stored (out, in): element (o, i) at o·in + i
-      sineLayer(h, t[`body.${k}.linear.weight`], 0, 1, nIn, t[`body.${k}.linear.bias`], 0, nIn, c.width,
+      sineLayer(h, this.body[k][0], 0, 1, nIn, this.body[k][1], 0, nIn, c.width,
         k === 0 ? c.first_w0 : c.w0, next);
       h = next;
       nIn = c.width;
@@ -71,8 +89,8 @@ export class CpuNetwork {
       const w0 = k === 0 ? c.first_w0 : c.w0;
       const [gNext, hNext] = k % 2 ? [this.gB, this.hB] : [this.gA, this.hA];
       // local weights are stored (S, in, out): element (s, i, o) at (s·in + i)·out + o
-      sineLayer(h, t[`local_weight.${k}`], slot * nIn * w, w, 1, t[`local_bias.${k}`], slot * w, nIn, w, w0, local);
-      sineLayer(g, t[`global_layers.${k}.linear.weight`], 0, 1, nInG, t[`global_layers.${k}.linear.bias`], 0, nInG, gw, w0, gNext);
+      sineLayer(h, this.localLayers[k][0], slot * nIn * w, w, 1, this.localLayers[k][1], slot * w, nIn, w, w0, local);
+      sineLayer(g, this.globalLayers[k][0], 0, 1, nInG, this.globalLayers[k][1], 0, nInG, gw, w0, gNext);
       g = gNext;
       joined.set(local.subarray(0, w), 0);
       joined.set(g.subarray(0, gw), w);
