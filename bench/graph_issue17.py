@@ -178,6 +178,7 @@ def main() -> None:
     parser.add_argument("--ablation-steps", type=int, default=1000, help="steps of each ablation run")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
+    parser.add_argument("--only", nargs="*", default=None, help="run only these tasks (names as printed)")
     args = parser.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"shared data not found at {DATA}")
@@ -186,13 +187,13 @@ def main() -> None:
     scratch = tempfile.mkdtemp()
     started = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
-        jobs = {"headline (holdout 0.1)": pool.submit(spot_task, args.steps, HOLDOUT),
-                "headline (all nodes)": pool.submit(spot_task, args.steps, 0.0),
-                "time": pool.submit(time_task, args.steps, scratch),
-                "bunny": pool.submit(bunny_task, args.bunny_steps)}
+        tasks = {"headline (holdout 0.1)": (spot_task, args.steps, HOLDOUT),
+                 "headline (all nodes)": (spot_task, args.steps, 0.0),
+                 "time": (time_task, args.steps, scratch), "bunny": (bunny_task, args.bunny_steps)}
         for laplacian in ("combinatorial", "cotangent"):
             for k in (10, 30, 100):
-                jobs[f"ablation {laplacian} k={k}"] = pool.submit(spot_task, args.ablation_steps, HOLDOUT, k, laplacian)
+                tasks[f"ablation {laplacian} k={k}"] = (spot_task, args.ablation_steps, HOLDOUT, k, laplacian)
+        jobs = {name: pool.submit(*task) for name, task in tasks.items() if args.only is None or name in args.only}
         base = baselines()
         results = {"baselines": base}
         for name, job in jobs.items():
@@ -203,7 +204,8 @@ def main() -> None:
     results["machine"] = machine()
     results["wall_seconds"] = round(time.perf_counter() - started)
     print(json.dumps(results, indent=2))
-    print(report(results, args))
+    if args.only is None:
+        print(report(results, args))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

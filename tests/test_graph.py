@@ -248,9 +248,12 @@ def test_k_auto_picks_a_candidate_on_validation_nodes_and_records_it(monkeypatch
     signal = read_signal(str(npz_file))
     inr = api.encode(signal, api.EncodeOptions(kind_options={"holdout": 0.1}, params=2000, steps=100))
     search = inr.training["search"]
-    assert set(search["validation_r2"]) == {"4", "9"} and inr.signal.info["k"] == search["k"]
-    assert inr.training["steps"] == 80  # two candidates took 10% of the steps each
+    assert set(search["validation_r2"]) == {f"{lap} k={k}" for lap in ("cotangent", "combinatorial") for k in (4, 9)}
+    assert (inr.signal.info["k"], inr.signal.info["laplacian"]) == (search["k"], search["laplacian"])
+    assert inr.training["steps"] == 70  # the four candidates took 30% of the steps
     assert "holdout_r2" in inr.training
+    chosen = api.encode(signal, api.EncodeOptions(kind_options={"laplacian": "combinatorial"}, params=2000, steps=20))
+    assert set(chosen.training["search"]["validation_r2"]) == {"combinatorial k=4", "combinatorial k=9"}
 
 
 @pytest.mark.parametrize("k", ["0", "x", "2000", "1.5"])

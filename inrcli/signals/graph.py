@@ -14,8 +14,9 @@ the anchors, and finds the orthogonal ``k × k`` matrix (Procrustes, an SVD) tha
 the stored anchor rows.  That fixes signs, rotations within eigenspaces and small reorderings
 in one step.  See docs/FORMAT.md for the size cost.
 
-``--k auto`` (the default) trains a short run for each of a few sizes on 90% of the training
-nodes, keeps the size whose remaining 10% score best, and then trains on every training node.
+``--k auto`` and ``--laplacian auto`` (the defaults) train a short run for each candidate (both
+Laplacians of a mesh × a few sizes) on 90% of the training nodes, keep the one whose remaining
+10% score best, and then train it on every training node with the rest of the budget.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from inrcli.signals.graph_spectral import LAPLACIANS, align, anchor_indices, def
 from inrcli.limits import DecodeBudget
 
 K_CANDIDATES = (10, 30, 100)  # --k auto tries these (fewer where the graph is small)
-SEARCH_SHARE = 0.1  # of the training budget, per candidate of --k auto
+SEARCH_SHARE = 0.3  # of the training budget, shared among the candidates of the search
 VALIDATION = 0.1  # share of the training nodes a candidate of --k auto is scored on
 ANCHORS_PER_DIMENSION = 4
 MAX_DECODE_TIMES = 100_000
@@ -87,23 +88,31 @@ class GraphKind(SignalKind):
         return int(description.info["nodes"])
 
     def search(self, signal: Signal, options: dict, trial) -> tuple[dict, dict | None]:
-        """``--k auto``: the candidate whose short training run scores best on validation nodes.
+        """``--k auto`` and ``--laplacian auto`` (the defaults): the candidate whose short training
+        run scores best on validation nodes.  A mesh tries both Laplacians (neither wins on every
+        surface: bench/RESULTS.md, issue 17), a graph of edges the combinatorial one.
 
         ``trial(options, share)`` trains on ``share`` of the budget and returns the held-out R²
         of the nodes ``validation`` set aside (never the user's ``--holdout`` nodes)."""
-        k = _k_option(options.get("k"))
-        if k != "auto":
-            return {**options, "k": k}, None
+        k, laplacian = _k_option(options.get("k")), options.get("laplacian") or "auto"
+        a = signal.attachments
+        if laplacian == "auto":
+            default = default_laplacian(a["points"], a["faces"], a["edges"])
+            laplacians = list(LAPLACIANS) if default == "cotangent" else [default]
+        else:
+            laplacians = [_laplacian_option(laplacian, a["points"], a["faces"], a["edges"])]
         usable = signal.info["nodes"] - 2
-        candidates = [c for c in K_CANDIDATES if c <= usable] or [max(1, usable)]
+        sizes = [k] if k != "auto" else [c for c in K_CANDIDATES if c <= usable] or [max(1, usable)]
+        candidates = [(lap, size) for lap in laplacians for size in sizes]
         if len(candidates) == 1:
-            return {**options, "k": candidates[0]}, None
-        scores = {}
-        for candidate in candidates:
-            scores[candidate] = trial({**options, "k": candidate, "validation": VALIDATION}, SEARCH_SHARE)
+            return {**options, "laplacian": candidates[0][0], "k": candidates[0][1]}, None
+        share = SEARCH_SHARE / len(candidates)
+        scores = {(lap, size): trial({**options, "laplacian": lap, "k": size, "validation": VALIDATION}, share)
+                  for lap, size in candidates}
         best = max(candidates, key=lambda c: -math.inf if scores[c] is None else scores[c])
-        record = {"k": best, "validation_r2": {str(c): scores[c] for c in candidates}, "share": SEARCH_SHARE}
-        return {**options, "k": best}, record
+        record = {"laplacian": best[0], "k": best[1], "share": share,
+                  "validation_r2": {f"{lap} k={size}": score for (lap, size), score in scores.items()}}
+        return {**options, "laplacian": best[0], "k": best[1]}, record
 
     def search_share(self, record: dict | None) -> float:
         """Share of the training budget the search used (the final fit gets the rest)."""
@@ -303,7 +312,7 @@ def _k_option(value) -> int | str:
 
 def _laplacian_option(choice, points, faces, edges) -> str:
     """The Laplacian asked for, or the default for this input; a cotangent one needs faces."""
-    if choice is None:
+    if choice in (None, "auto"):
         return default_laplacian(points, faces, edges)
     if choice not in LAPLACIANS:
         raise UsageError(f"--laplacian must be one of {', '.join(LAPLACIANS)}, got {choice!r}")
