@@ -38,6 +38,15 @@ def encode(source: Path, out: Path, steps: int) -> Path:
     return out
 
 
+def macs_per_pixel(path: Path) -> int:
+    """Multiply-adds of one evaluation of a Local-Global SIREN (one partition, no blending)."""
+    from inrcli import fileformat
+
+    c = fileformat.load(path).model.config.to_dict()
+    d, w, g, L, C = c["in_dim"], c["local_width"], c["global_width"], c["hidden_layers"], c["out_dim"]
+    return d * w + L * w * w + w * C + d * g + L * g * g + (L + 1) * (w + g) * w
+
+
 def wait_ready(page) -> None:
     page.wait_for_function("window.inrViewer && (window.inrViewer.ready || window.inrViewer.error)",
                            polling=200, timeout=600_000)
@@ -69,7 +78,8 @@ def main() -> None:
                              str(SAMPLES / "chelsea.png"), "--no-browser"], stdout=subprocess.PIPE, text=True)
     from playwright.sync_api import sync_playwright
 
-    results = {}
+    results = {"macs_per_pixel": macs_per_pixel(files[0])}
+    results["gflop_per_frame_1024"] = 2 * results["macs_per_pixel"] * 1024 ** 2 / 1e9
     try:
         url = proc.stdout.readline().strip()
         with sync_playwright() as playwright:
