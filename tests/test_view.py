@@ -392,3 +392,14 @@ def test_the_crop_tool_names_the_command_and_downloads_that_file(browser, served
         assert made == (tmp_path / "c.safetensors").read_bytes()
     finally:
         page.close()
+
+
+def test_a_busy_port_is_a_one_line_error(files):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "inrcli", "view", str(files["image"]), "--port", str(port),
+                                 "--no-browser"], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and result.stderr.startswith(f"inr: error: cannot listen on 127.0.0.1:{port}")
+    assert len(result.stderr.strip().splitlines()) == 1
