@@ -403,3 +403,25 @@ def test_a_busy_port_is_a_one_line_error(files):
                                  "--no-browser"], capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and result.stderr.startswith(f"inr: error: cannot listen on 127.0.0.1:{port}")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_audio_plays_at_another_rate_and_video_plays(browser, served):
+    url, index = served
+    page = open_page(browser, url, index["audio"])
+    try:
+        page.select_option("select", "16000")
+        page.get_by_role("button", name="play all").click()
+        status = page.locator("#status").text_content()
+        assert "decoded at 16000 Hz" in status and "samples)" in status, status
+    finally:
+        page.close()
+    page = open_page(browser, url, index["video"])
+    try:
+        slider = page.locator("input[type=range]")
+        before = float(slider.input_value())
+        page.get_by_role("button", name="play").click()
+        page.wait_for_function(f"+document.querySelector('input[type=range]').value !== {before}", polling=100,
+                               timeout=120_000)
+        page.get_by_role("button", name="pause").click()
+    finally:
+        page.close()
