@@ -282,3 +282,12 @@ def test_a_graph_without_positions_gets_index_positions(runner, tmp_path: Path):
     assert scores["r2"] > 0.9
     np.savez(tmp_path / "bad.npz", faces=np.array([[0, 1, 2]]), target=np.zeros(3))
     assert "no points" in invoke(runner, "encode", tmp_path / "bad.npz", "-o", tmp_path / "b.safetensors").stderr
+
+
+def test_when_nothing_generalises_the_search_takes_the_largest_k(npz_file: Path):
+    """Validation R² ≤ 0 everywhere (a pattern that changes from node to node): fit best instead."""
+    signal = read_signal(str(npz_file))
+    chosen, record = graph_kind.GraphKind().search(signal, {}, lambda options, share: -0.5 + options["k"] / 1000)
+    assert (chosen["laplacian"], chosen["k"]) == ("cotangent", 100) and record["k"] == 100
+    chosen, _ = graph_kind.GraphKind().search(signal, {}, lambda options, share: 0.5 - options["k"] / 1000)
+    assert chosen["k"] == 10
