@@ -106,7 +106,7 @@ class GraphKind(SignalKind):
         candidates = [(lap, size) for lap in laplacians for size in sizes]
         if len(candidates) == 1:
             return {**options, "laplacian": candidates[0][0], "k": candidates[0][1]}, None
-        share = SEARCH_SHARE / len(candidates)
+        share = round(SEARCH_SHARE / len(candidates), 6)
         scores = {(lap, size): trial({**options, "laplacian": lap, "k": size, "validation": VALIDATION}, share)
                   for lap, size in candidates}
         best = max(candidates, key=lambda c: -math.inf if scores[c] is None else scores[c])
