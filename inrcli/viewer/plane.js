@@ -175,7 +175,6 @@ export class PlaneView {
     this.zoom = size[0] / (to[1] - from[1]);
     this.center = [(from[0] + to[0]) / 2, (from[1] + to[1]) / 2];
     this.renderAll();
-    this.drawOverlay();
   }
 
   /** Wait for the GPU to finish the frame (reading one pixel back is the only sure fence). */
@@ -231,6 +230,9 @@ export class PlaneView {
   renderAll() {
     this.job = null;
     const { from, to, width, height } = this.range();
+    this.zoomLabel.textContent = `zoom ${this.zoom.toFixed(3)}× (screen pixels per sample)`;
+    this.drawOverlay();
+    this.drawOriginal(from, to);
     if (!this.gpu) return this.renderOnCpu(from, to, width, height);
     this.gl.viewport(0, 0, width, height);
     this.gpu.draw({ from: [from[1], from[0]], to: [to[1], to[0]], count: [width, height], fixed: this.fixed, mode: 0 });
