@@ -55,7 +55,8 @@ class Site:
 
     files: list[ViewedFile]
     mesh_of: Callable[[Path], bytes] | None = None
-    assets: dict[str, Path] = field(default_factory=dict)
+    assets: dict[str, Path] = field(init=False)
+    """The page's own files, name → path, listed once at start."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self):

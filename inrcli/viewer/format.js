@@ -16,30 +16,22 @@ function halfToFloat(bits) {
   return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
 }
 
+/** Per safetensors dtype: the array it becomes and how one little-endian element is read. */
+const READERS = {
+  F32: [Float32Array, (view, i) => view.getFloat32(4 * i, true)],
+  F16: [Float32Array, (view, i) => halfToFloat(view.getUint16(2 * i, true))],
+  I32: [Int32Array, (view, i) => view.getInt32(4 * i, true)],
+  I64: [Int32Array, (view, i) => Number(view.getBigInt64(8 * i, true))],
+};
+
 /** A tensor's elements as a typed array (weights always Float32Array, indices Int32Array). */
 function tensorValues(bytes, dtype, count) {
+  if (!(dtype in READERS)) throw new Error(`unsupported tensor dtype ${dtype}`);
+  const [Type, read] = READERS[dtype];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (dtype === "F32") {
-    const out = new Float32Array(count);
-    for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, true);
-    return out;
-  }
-  if (dtype === "F16") {
-    const out = new Float32Array(count);
-    for (let i = 0; i < count; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
-    return out;
-  }
-  if (dtype === "I32") {
-    const out = new Int32Array(count);
-    for (let i = 0; i < count; i++) out[i] = view.getInt32(4 * i, true);
-    return out;
-  }
-  if (dtype === "I64") {
-    const out = new Int32Array(count);
-    for (let i = 0; i < count; i++) out[i] = Number(view.getBigInt64(8 * i, true));
-    return out;
-  }
-  throw new Error(`unsupported tensor dtype ${dtype}`);
+  const out = new Type(count);
+  for (let i = 0; i < count; i++) out[i] = read(view, i);
+  return out;
 }
 
 /** The metadata's fields without the `inr.` prefix (version 1's bare keys mapped to them). */
