@@ -6,6 +6,7 @@ made in the page is byte for byte the file ``inr crop`` writes."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import os
@@ -79,6 +80,10 @@ def files(tmp_path_factory) -> dict[str, Path]:
         result = invoke(runner, "encode", source, "-o", target, "--steps", "25", "-q", "--partitions",
                         "2,3" if source.suffix == ".png" else "3")
         assert result.exit_code == 0, result.stderr
+    made["wide_siren"] = folder / "wide.safetensors"  # shared weights past what the shader inlines: read in loops
+    result = invoke(runner, "encode", folder / "photo.png", "-o", made["wide_siren"], "--steps", "10", "-q",
+                    "--arch", "siren", "--params", "20000")
+    assert result.exit_code == 0, result.stderr
     import trimesh
 
     trimesh.creation.icosphere(subdivisions=2).export(folder / "ball.obj")
@@ -96,7 +101,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def served(files):
-    order = ["image", "audio", "video", "siren16", "cropped", "shape", "blank_shape", "volume"]
+    order = ["image", "audio", "video", "siren16", "cropped", "shape", "blank_shape", "volume", "wide_siren"]
     proc, url = start_view(*(files[k] for k in order), "--original", files["original"])
     try:
         yield url, {name: i for i, name in enumerate(order)}
@@ -225,6 +230,16 @@ def browser():
             instance.close()
 
 
+@contextlib.contextmanager
+def opened(browser, url: str, file_index: int, cpu: bool = False):
+    """The page showing file ``file_index`` (``cpu``: the JavaScript decoder), closed afterwards."""
+    page = open_page(browser, url, file_index, cpu)
+    try:
+        yield page
+    finally:
+        page.close()
+
+
 def open_page(browser, url: str, file_index: int, cpu: bool = False):
     page = browser.new_page(viewport={"width": 480, "height": 320}, bypass_csp=True)  # Playwright polls with eval
     errors = []
@@ -234,6 +249,11 @@ def open_page(browser, url: str, file_index: int, cpu: bool = False):
                            polling=100, timeout=240_000)
     assert page.evaluate("window.inrViewer.error || null") is None and not errors, errors
     return page
+
+
+def canvas_at_1x(page, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
+    """The page's decode of a plane's window at one screen pixel per sample: (h, w, 3)."""
+    return canvas_pixels(page, (rows[0], cols[0]), (rows[1], cols[1]), (cols[1] - cols[0], rows[1] - rows[0]))
 
 
 def canvas_pixels(page, from_, to, size) -> np.ndarray:
@@ -257,106 +277,83 @@ def assert_within_one_level(page_pixels: np.ndarray, expected: np.ndarray) -> No
     assert (difference <= 1).mean() >= 0.999 and difference.max() <= 2, (difference.max(), (difference > 1).mean())
 
 
-@pytest.mark.parametrize("name", ["image", "siren16", "cropped"])
+@pytest.mark.parametrize("name", ["image", "siren16", "cropped", "wide_siren"])
 @pytest.mark.parametrize("cpu", [False, True], ids=["webgl2", "javascript"])
 def test_the_page_decodes_an_image_at_1x_as_inr_decode_does(browser, served, files, tmp_path, name, cpu):
     from typer.testing import CliRunner
 
     url, index = served
-    page = open_page(browser, url, index[name], cpu)
-    try:
+    with opened(browser, url, index[name], cpu) as page:
         assert page.evaluate("document.getElementById('backend').textContent").startswith(
             "decoding on the CPU" if cpu else "decoding on the GPU")
         expected = inr_decode_png(CliRunner(), files[name], tmp_path / "x.png")
-        window = api.load(str(files[name])).signal.window
-        (r0, r1), (c0, c1) = window
-        assert_within_one_level(canvas_pixels(page, (r0, c0), (r1, c1), (c1 - c0, r1 - r0)), expected)
-    finally:
-        page.close()
+        rows, cols = api.load(str(files[name])).signal.window
+        assert_within_one_level(canvas_at_1x(page, rows, cols), expected)
 
 
 def test_the_page_at_8x_on_a_corner_partition_matches_inr_decode_scale_8(browser, served, files, tmp_path):
     from typer.testing import CliRunner
 
     url, index = served
-    page = open_page(browser, url, index["image"])
-    try:
+    with opened(browser, url, index["image"]) as page:
         expected = inr_decode_png(CliRunner(), files["image"], tmp_path / "big.png", "--scale", "8")
         edges = api.load(str(files["image"])).model.partitioning.edges
         rows, cols = (0, edges[0][1]), (edges[1][-2], edges[1][-1])  # the top-right partition
         got = canvas_pixels(page, (rows[0], cols[0]), (rows[1], cols[1]),
                             (8 * (cols[1] - cols[0]), 8 * (rows[1] - rows[0])))
         assert_within_one_level(got, expected[8 * rows[0]:8 * rows[1], 8 * cols[0]:8 * cols[1]])
-    finally:
-        page.close()
 
 
 def test_the_page_decodes_a_video_frame_as_inr_decode_does(browser, served, files):
     url, index = served
-    page = open_page(browser, url, index["video"])
-    try:
+    with opened(browser, url, index["video"]) as page:
         inr = api.load(str(files["video"]))
         expected = np.rint(np.clip(api.decode(inr).values[0], 0, 1) * 255).astype(int)
-        (_, _), (r0, r1), (c0, c1) = inr.signal.window
-        assert_within_one_level(canvas_pixels(page, (r0, c0), (r1, c1), (c1 - c0, r1 - r0)), expected[..., :3])
-    finally:
-        page.close()
+        _, rows, cols = inr.signal.window
+        assert_within_one_level(canvas_at_1x(page, rows, cols), expected[..., :3])
 
 
 @pytest.mark.parametrize("cpu", [False, True], ids=["webgl2", "javascript"])
 def test_the_page_shows_a_volume_slice_in_its_recorded_range(browser, served, files, cpu):
     url, index = served
-    page = open_page(browser, url, index["volume"], cpu)
-    try:
+    with opened(browser, url, index["volume"], cpu) as page:
         inr = api.load(str(files["volume"]))
         low, high = inr.signal.info["low"], inr.signal.info["high"]
         natural = api.decode(inr).values[0, ..., 0].astype(np.float64)  # the first slice, as decoded
         expected = np.rint(np.clip((natural - low) / (high - low), 0, 1) * 255).astype(int)
-        (_, _), (r0, r1), (c0, c1) = inr.signal.window
-        got = canvas_pixels(page, (r0, c0), (r1, c1), (c1 - c0, r1 - r0))
-        assert_within_one_level(got, np.repeat(expected[..., None], 3, -1))
-    finally:
-        page.close()
+        _, rows, cols = inr.signal.window
+        assert_within_one_level(canvas_at_1x(page, rows, cols), np.repeat(expected[..., None], 3, -1))
 
 
 @pytest.mark.parametrize("cpu", [False, True], ids=["webgl2", "javascript"])
 @pytest.mark.parametrize("rate", [None, 22050])
 def test_the_page_decodes_audio_as_inr_decode_does(browser, served, files, cpu, rate):
     url, index = served
-    page = open_page(browser, url, index["audio"], cpu)
-    try:
+    with opened(browser, url, index["audio"], cpu) as page:
         inr = api.load(str(files["audio"]))
         plan = api.plan_decode(inr, {"rate": rate} if rate else {})
         expected = api.decode(inr, plan).values
         lo, hi = inr.signal.window[0]
         got = np.array(page.evaluate(f"window.inrViewer.decodeAudio({lo}, {hi}, {len(expected)})"))
         assert np.abs(got.reshape(expected.shape) - expected).max() <= 1e-4
-    finally:
-        page.close()
 
 
 def test_a_crop_made_in_the_page_is_the_file_inr_crop_writes(browser, served, files, tmp_path):
     from typer.testing import CliRunner
 
     url, index = served
-    page = open_page(browser, url, index["image"])
-    try:
+    with opened(browser, url, index["image"]) as page:
         made = base64.b64decode(page.evaluate("window.inrViewer.crop([[0, 1], [1, 3]])"))
         result = invoke(CliRunner(), "crop", files["image"], "--region", "0:1,1:3", "-o", tmp_path / "c.safetensors")
         assert result.exit_code == 0, result.stderr
         assert made == (tmp_path / "c.safetensors").read_bytes()
-    finally:
-        page.close()
 
 
 def test_the_page_shows_a_shape_as_a_surface(browser, served):
     url, index = served
-    page = open_page(browser, url, index["shape"])
-    try:
+    with opened(browser, url, index["shape"]) as page:
         text = page.evaluate("document.getElementById('controls').textContent")
         assert "faces (marching cubes on the server)" in text
-    finally:
-        page.close()
 
 
 def test_a_shape_without_a_surface_is_reported_by_the_server_not_crashed(served):
@@ -371,8 +368,7 @@ def test_the_crop_tool_names_the_command_and_downloads_that_file(browser, served
     from typer.testing import CliRunner
 
     url, index = served
-    page = open_page(browser, url, index["image"])
-    try:
+    with opened(browser, url, index["image"]) as page:
         page.get_by_role("button", name="crop", exact=True).click()
         box = page.locator(".pane canvas").nth(1).bounding_box()  # the overlay over the decode
         page.mouse.move(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.45)
@@ -390,8 +386,6 @@ def test_the_crop_tool_names_the_command_and_downloads_that_file(browser, served
         result = invoke(CliRunner(), "crop", files["image"], "--region", region, "-o", tmp_path / "c.safetensors")
         assert result.exit_code == 0, result.stderr
         assert made == (tmp_path / "c.safetensors").read_bytes()
-    finally:
-        page.close()
 
 
 def test_a_busy_port_is_a_one_line_error(files):
@@ -407,21 +401,15 @@ def test_a_busy_port_is_a_one_line_error(files):
 
 def test_audio_plays_at_another_rate_and_video_plays(browser, served):
     url, index = served
-    page = open_page(browser, url, index["audio"])
-    try:
+    with opened(browser, url, index["audio"]) as page:
         page.select_option("select", "16000")
         page.get_by_role("button", name="play all").click()
         status = page.locator("#status").text_content()
         assert "decoded at 16000 Hz" in status and "samples)" in status, status
-    finally:
-        page.close()
-    page = open_page(browser, url, index["video"])
-    try:
+    with opened(browser, url, index["video"]) as page:
         slider = page.locator("input[type=range]")
         before = float(slider.input_value())
         page.get_by_role("button", name="play").click()
         page.wait_for_function(f"+document.querySelector('input[type=range]').value !== {before}", polling=100,
                                timeout=120_000)
         page.get_by_role("button", name="pause").click()
-    finally:
-        page.close()

@@ -88,33 +88,18 @@ function literal(v) {
 }
 
 /**
- * One shared sine layer, out[o] = sine(w0 (Σ_i in[i] W[o, i] + b[o])), for a weight stored
- * (out, in): unrolled with the weights as constants when `baked`, else a loop reading the
- * shared texture at `offsets`.
+ * One shared sine layer as a loop reading the shared texture (the shared weights are too many
+ * to write into the code): out[o] = sine(w0 (Σ_i in[i] W[o, i] + b[o])), W stored (out, in).
  */
-function sharedLayer(input, output, nIn, nOut, name, file, shared, baked, w0, sine = true) {
-  const weight = file.tensors[`${name}.weight`].values, bias = file.tensors[`${name}.bias`].values;
-  const wrap = (expression) => (sine ? `sine(${num(w0)} * (${expression}))` : expression);
-  if (!baked) {
-    const wBase = shared.offsets[`${name}.weight`], bBase = shared.offsets[`${name}.bias`];
-    return `
+function sharedLayer(input, output, nIn, nOut, name, shared, w0, sine = true) {
+  const wBase = shared.offsets[`${name}.weight`], bBase = shared.offsets[`${name}.bias`];
+  return `
     for (int o = 0; o < ${nOut}; o++) {
       float acc = wt(${bBase} + o);
       int base = ${wBase} + o * ${nIn};
       for (int i = 0; i < ${nIn}; i++) acc += ${input}[i] * wt(base + i);
-      ${output}[o] = ${wrap("acc")};
+      ${output}[o] = ${sine ? `sine(${num(w0)} * acc)` : "acc"};
     }`;
-  }
-  let code = "";
-  for (let o = 0; o < nOut; o++) {
-    let sum = literal(bias[o]).replace(/^/, bias[o] < 0 ? "-" : "");
-    for (let i = 0; i < nIn; i++) {
-      const v = weight[o * nIn + i];
-      if (v !== 0) sum += ` ${v < 0 ? "-" : "+"} ${input}[${i}] * ${literal(v)}`;
-    }
-    code += `\n    ${output}[${o}] = ${wrap(sum)};`;
-  }
-  return code;
 }
 
 function sharedCount(file) {
@@ -124,15 +109,15 @@ function sharedCount(file) {
 }
 
 function sirenCode(file, shared) {
-  const c = file.meta.model, baked = sharedCount(file) <= BAKE_LIMIT;
+  const c = file.meta.model;
   let code = `vec4 network(float x[4], int slot) {\n    float h[${c.width}]; float n[${c.width}]; float y[4];`;
-  code += sharedLayer("x", "h", c.in_dim, c.width, "body.0.linear", file, shared, baked, c.first_w0);
+  code += sharedLayer("x", "h", c.in_dim, c.width, "body.0.linear", shared, c.first_w0);
   for (let k = 1; k <= c.hidden_layers; k++) {
-    code += sharedLayer("h", "n", c.width, c.width, `body.${k}.linear`, file, shared, baked, c.w0);
+    code += sharedLayer("h", "n", c.width, c.width, `body.${k}.linear`, shared, c.w0);
     code += `\n    h = n;`;
   }
   code += `\n    for (int o = 0; o < 4; o++) y[o] = 0.0;`;
-  code += sharedLayer("h", "y", c.width, c.out_dim, "head", file, shared, baked, 0, false);
+  code += sharedLayer("h", "y", c.width, c.out_dim, "head", shared, 0, false);
   return code + `\n    return vec4(y[0], y[1], y[2], y[3]);\n  }`;
 }
 
@@ -153,16 +138,15 @@ function localLayer(input, nIn, w4, offset, w0) {
 function localGlobalCode(file, shared, local) {
   const c = file.meta.model;
   const w = c.local_width, g = c.global_width, d = c.in_dim, w4 = Math.ceil(w / 4);
-  const baked = sharedCount(file) <= BAKE_LIMIT;
   let code = `const int STRIDE = ${local.stride};
-  void merge(in float j[${w + g}], out float h[${4 * w4}]) {${sharedLayer("j", "h", w + g, w, "merge.linear", file, shared, baked, c.w0)}
+  void merge(in float j[${w + g}], out float h[${4 * w4}]) {${sharedLayer("j", "h", w + g, w, "merge.linear", shared, c.w0)}
   }
   vec4 network(float x[4], int slot) {
     float h[${4 * w4}]; float loc[${4 * w4}]; float gcur[${g}]; float gn[${g}]; float j[${w + g}];`;
   for (let k = 0; k <= c.hidden_layers; k++) {
     const w0 = k === 0 ? c.first_w0 : c.w0;
     code += localLayer(k === 0 ? "x" : "h", k === 0 ? d : w, w4, local.layer[k], w0);
-    code += sharedLayer(k === 0 ? "x" : "gcur", "gn", k === 0 ? d : g, g, `global_layers.${k}.linear`, file, shared, baked, w0);
+    code += sharedLayer(k === 0 ? "x" : "gcur", "gn", k === 0 ? d : g, g, `global_layers.${k}.linear`, shared, w0);
     code += `
     for (int i = 0; i < ${g}; i++) gcur[i] = gn[i];
     for (int i = 0; i < ${w}; i++) j[i] = loc[i];
