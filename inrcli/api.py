@@ -80,10 +80,13 @@ class EncodeOptions:
         if self.arch is not None:
             model_class(self.arch)
 
+    def planned_steps(self) -> int | None:
+        """The step budget: ``--steps``, none under ``--seconds`` alone, else ``DEFAULT_STEPS``."""
+        return self.steps if self.steps or self.seconds else DEFAULT_STEPS
+
     def train_config(self, kind: SignalKind, signal: Signal, preset) -> TrainConfig:
-        """The training loop's settings: these options over the kind's preset (``DEFAULT_STEPS``
-        when neither steps nor seconds are given)."""
-        return TrainConfig(steps=self.steps if self.steps or self.seconds else DEFAULT_STEPS,
+        """The training loop's settings: these options over the kind's preset."""
+        return TrainConfig(steps=self.planned_steps(),
                            seconds=self.seconds, target_psnr=self.target_psnr, lr=self.lr or preset.lr,
                            seed=self.seed, device=self.device, psnr_peak=kind.network_peak,
                            loss=kind.loss(signal), min_lr_ratio=1.0 if self.constant_lr else 0.01)
@@ -180,7 +183,7 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
 def _trial(signal: Signal, options: EncodeOptions, kind_options: dict, share: float) -> float | None:
     """One candidate of a kind's search: ``share`` of the budget with ``kind_options``; the
     headline score of the samples those options set aside."""
-    steps = options.steps if options.steps or options.seconds else DEFAULT_STEPS
+    steps = options.planned_steps()
     trial = dataclasses.replace(options, kind_options=kind_options, checkpoint=None, target_psnr=None,
                                 steps=None if steps is None else max(1, round(steps * share)),
                                 seconds=None if options.seconds is None else options.seconds * share)
