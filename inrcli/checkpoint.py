@@ -14,11 +14,11 @@ expect, and hold finite values.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -85,7 +85,8 @@ class Checkpoint:
         meta = {"format": FORMAT, "version": str(VERSION), "fingerprint": self.key,
                 "progress": json.dumps(asdict(progress))}
         data = save_tensors(tensors, metadata=meta)
-        handle, name = tempfile.mkstemp(prefix=".inr-ckpt-", dir=self.path.resolve().parent)
+        name = self._partial_name(os.getpid())
+        handle = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
@@ -97,12 +98,29 @@ class Checkpoint:
                 os.unlink(name)
         self.saved_at = progress.elapsed
 
+    def _partial_name(self, pid: int | str) -> Path:
+        """The temporary file a save by process ``pid`` writes before renaming it into place."""
+        return self.path.resolve().parent / f".{self.path.name}.{pid}.partial"
+
+    def remove_stale_partials(self) -> None:
+        """Delete temporary files left by saves of this checkpoint whose process was killed mid-write.
+
+        A SIGKILL between writing and renaming leaves the temporary file behind; its name
+        carries the writer's pid, so only files of processes that no longer run are removed.
+        """
+        for partial in self.path.resolve().parent.glob(f".{glob.escape(self.path.name)}.*.partial"):
+            pid = partial.name[len(self.path.name) + 2:-len(".partial")]
+            if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+                with contextlib.suppress(OSError):
+                    partial.unlink()
+
     def load(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
              generator: torch.Generator) -> Progress | None:
         """Restore the state into ``model``, ``optimizer`` and ``generator``; None if there is no file.
 
         Raises ``InrFileError`` for a damaged checkpoint or one made by another encode.
         """
+        self.remove_stale_partials()
         if not self.path.exists():
             return None
         tensors, meta = self._read(model, optimizer)
@@ -200,3 +218,14 @@ def check_checkpoint_path(checkpoint: str, others: tuple[str, ...]) -> None:
     for other in others:
         if other != "-" and path.resolve() == Path(other).resolve():
             raise UsageError(f"--checkpoint {checkpoint}: must differ from the input and the output")
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with this pid exists (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists but belongs to someone else, or the platform cannot say: keep its file
+    return True

@@ -7,8 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from inrcli import api, fileformat
+from inrcli.checkpoint import Checkpoint
 from inrcli.errors import InrFileError
 from inrcli.signals import read_signal
 from tests.conftest import invoke
@@ -115,3 +117,22 @@ def test_cli_resumes_after_sigkill(image_file: Path, tmp_path: Path):
 def test_checkpoint_may_not_be_the_input_or_output(runner, image_file: Path, tmp_path: Path):
     result = invoke(runner, "encode", image_file, "-o", tmp_path / "o.safetensors", "--checkpoint", image_file, *TINY)
     assert result.exit_code == 2 and "--checkpoint" in result.stderr
+
+
+def test_a_save_killed_mid_write_leaves_nothing_behind_once_resumed(tmp_path: Path):
+    """A writer's temporary file is removed on the next load when its process is gone, kept while it runs."""
+    ck = Checkpoint(tmp_path / "x.ckpt", key="k")
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f".x.ckpt.{finished.stdout.strip()}.partial"
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        living = tmp_path / f".x.ckpt.{alive.pid}.partial"
+        other = tmp_path / ".y.ckpt.1.partial"  # another checkpoint's file is not ours to remove
+        for path in (dead, living, other):
+            path.write_bytes(b"half a checkpoint")
+        assert ck.load(torch.nn.Linear(1, 1), torch.optim.Adam(torch.nn.Linear(1, 1).parameters()),
+                       torch.Generator()) is None
+        assert not dead.exists() and living.exists() and other.exists()
+    finally:
+        alive.kill()
+        alive.wait()
