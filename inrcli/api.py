@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,12 +17,14 @@ import torch
 
 from inrcli import DEFAULT_STEPS, __version__
 from inrcli.checkpoint import Checkpoint, fingerprint
+from inrcli.coded import Coding
 from inrcli.errors import InrFileError, SignalReadError, UsageError
 from inrcli import fileformat
 from inrcli.files import STDIO, input_path
 from inrcli.fileformat import STORAGE_DTYPES, InrFile, SignalDescription
 from inrcli.grid import parse_ranges
-from inrcli.models import MODELS, ModelHints, is_croppable, model_class, partitioning_of
+from inrcli.quantize import FLOAT_BITS, check_bits
+from inrcli.models import MODELS, ModelHints, first_layer_test, is_croppable, model_class, partitioning_of
 from inrcli.signals import INR_EXTENSIONS, DecodePlan, Signal, resolve_format, signal_kind
 from inrcli.signals.base import SignalKind, TrainingData
 from inrcli.train import StepInfo, TrainConfig, fit
@@ -45,7 +48,9 @@ class EncodeOptions:
     seed: int = 0
     device: str = "cpu"
     dtype: str = "float32"
-    """Storage precision of the weights in the file."""
+    """Storage precision of float weights in the file (``bits`` 32)."""
+    bits: int = FLOAT_BITS
+    """Quantised, entropy-coded weights of this many bits (2–16), or 32 for floats (``dtype``)."""
     sample_fraction: float | None = None
     """Share of the samples drawn per step; None for the kind's preset."""
     constant_lr: bool = False
@@ -73,6 +78,12 @@ class EncodeOptions:
             raise UsageError("--checkpoint-every must be zero or more seconds")
         if self.dtype not in STORAGE_DTYPES:
             raise UsageError(f"--dtype must be one of {', '.join(STORAGE_DTYPES)}, got {self.dtype!r}")
+        try:
+            check_bits(self.bits)
+        except ValueError as exc:
+            raise UsageError(f"--{exc}") from None
+        if self.bits != FLOAT_BITS and self.dtype != "float32":
+            raise UsageError("--dtype applies to float storage (--bits 32) only")
         weight_bytes = (self.params or 0) * (2 if self.dtype == "float16" else 4)
         if weight_bytes > fileformat.MAX_FILE_BYTES:  # refused before a model of that size is built
             raise UsageError(f"--params {self.params:,} make a {weight_bytes / 2**30:.1f} GiB file; inr files hold "
@@ -89,7 +100,8 @@ class EncodeOptions:
         return TrainConfig(steps=self.planned_steps(),
                            seconds=self.seconds, target_psnr=self.target_psnr, lr=self.lr or preset.lr,
                            seed=self.seed, device=self.device, psnr_peak=kind.network_peak,
-                           loss=kind.loss(signal), min_lr_ratio=1.0 if self.constant_lr else 0.01)
+                           loss=kind.loss(signal), min_lr_ratio=1.0 if self.constant_lr else 0.01,
+                           bits=None if self.bits == FLOAT_BITS else self.bits)
 
     def fingerprint_settings(self) -> dict:
         """The settings that shape training (not where or how often it is checkpointed)."""
@@ -169,15 +181,25 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
     record = fit(model, sampler, config, on_step=on_step, full_psnr=lambda: score(signal, inr)[kind.headline],
                  checkpoint=checkpoint)
     model.eval()
-    if options.dtype != "float32":  # report the quality of what is stored, not of the float32 weights
-        inr.model.load_state_dict({k: v.to(getattr(torch, options.dtype)).float()
-                                   for k, v in model.state_dict().items()})
+    _store_precision(inr, options)
     inr.elapsed = record.seconds
     inr.training = _training_record(kind, signal, inr, record, sampler, fraction)
     if search:
         inr.training["search"] = search
     inr.model = model.cpu()
     return inr
+
+
+def _store_precision(inr: InrFile, options: EncodeOptions) -> None:
+    """Round the model's weights to what the file will hold (float16, or a quantisation grid), so
+    the quality reported is that of the file, not of the float32 weights trained."""
+    if options.bits != FLOAT_BITS:
+        inr.coding = Coding.fit({name: t.detach().cpu().numpy() for name, t in inr.model.state_dict().items()},
+                                options.bits, first_layer_test(inr.model))
+        inr.coding.round_model(inr.model)
+    elif options.dtype != "float32":
+        inr.model.load_state_dict({name: t.to(getattr(torch, options.dtype)).float()
+                                   for name, t in inr.model.state_dict().items()})
 
 
 def _trial(signal: Signal, options: EncodeOptions, kind_options: dict, share: float) -> float | None:
@@ -266,7 +288,8 @@ def crop(inr: InrFile, region: str) -> InrFile:
     model = inr.model.crop(parse_ranges(region, inr.model.partitioning.ndim))
     signal = SignalDescription(inr.signal.full_shape, model.partitioning.window, inr.signal.channels,
                                inr.signal.offset, inr.signal.scale, dict(inr.signal.info))
-    return InrFile(model, inr.modality, signal, dict(inr.training), inr.dtype, extras=dict(inr.extras))
+    return InrFile(model, inr.modality, signal, dict(inr.training), inr.dtype, extras=dict(inr.extras),
+                   coding=inr.coding)  # the same grids and histograms: kept partitions keep their bytes
 
 
 @dataclass
@@ -338,18 +361,19 @@ def _partition_edges(inr: InrFile, shape: tuple[int, ...]) -> tuple[tuple[int, .
 def describe(inr: InrFile) -> dict:
     """Everything ``inr info`` shows, as plain data."""
     return fileformat.describe(inr.modality, inr.arch, inr.dtype, inr.model.config, inr.signal, inr.training,
-                               inr.size_bytes)
+                               inr.size_bytes, inr.bits)
 
 
-def encode_summary(inr: InrFile) -> dict:
-    """The headline facts of a fresh encode, as plain data."""
+def encode_summary(inr: InrFile, size_bytes: int) -> dict:
+    """The headline facts of a fresh encode written as a file of ``size_bytes``, as plain data."""
     partitioning = partitioning_of(inr.model)
     headline = kind_of(inr).headline
     summary = {"modality": inr.modality, "arch": inr.arch, "params": inr.model.param_count()["total"],
                "steps": inr.training["steps"], "seconds": round(inr.elapsed or 0.0, 3),
                headline: inr.training[headline], "partitions": None if partitioning is None else list(partitioning.grid),
                **{key: value for key, value in inr.training.items() if key.startswith("holdout_")},
-               "stopped_by": inr.training["stopped_by"]}
+               "stopped_by": inr.training["stopped_by"], "bits": inr.bits, "bytes": size_bytes,
+               "bpp": round(8 * size_bytes / math.prod(inr.signal.shape), 6)}
     warning = starved_warning(inr.training)
     return summary | ({"warning": warning} if warning else {})
 

@@ -58,7 +58,7 @@ def encode_file(job: EncodeJob, options, force: bool) -> dict:
     signal_ = read_signal(job.input, job.fmt, job.as_kind)
     inr = api.encode(signal_, options)
     size = fileformat.save_to(inr, job.output, force, (job.input,))
-    return {"output": job.output, "input": job.input, **api.encode_summary(inr), "bytes": size}
+    return {"output": job.output, "input": job.input, **api.encode_summary(inr, size)}
 
 
 def _attempt(job: EncodeJob, options, force: bool) -> dict:

@@ -19,7 +19,7 @@ from inrcli import DEFAULT_STEPS, __version__
 from inrcli.errors import Terminated, UsageError
 from inrcli.outcome import OneLineUsageErrors, fail, guarded
 from inrcli.files import STDIO, check_target
-from inrcli.render import (DecodeProgress, EncodeProgress, FilesProgress, emit_json, encode_line, extend_line,
+from inrcli.render import (DecodeProgress, EncodeProgress, FilesProgress, emit_json, encode_line, extend_line, file_text,
                            param_text, training_text)
 from inrcli.threads import apply_threads, choose_threads
 
@@ -99,7 +99,8 @@ def encode(
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate, cosine decay (default: images 1e-3, audio 5e-4).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed and flags, same weights.")] = 0,
     device: Device = "cpu",
-    dtype: Annotated[str, typer.Option(help="Storage precision of the weights: float32 or float16.")] = "float32",
+    dtype: Annotated[str, typer.Option(help="Storage precision of float weights (--bits 32): float32 or float16.")] = "float32",
+    bits: Annotated[int, typer.Option(help="Bits per weight: 2–16 quantised and entropy-coded, 32 for floats.")] = 32,
     sample_fraction: Annotated[Optional[float], typer.Option(help="Share of each partition's samples drawn per step (default: images 1/16, video and audio 1/32).")] = None,
     global_width: Annotated[Optional[int], typer.Option(help="Width of lg-siren's global branch (default: images and audio 16, video and shapes 32).")] = None,
     constant_lr: Annotated[bool, typer.Option("--constant-lr", help="Keep the learning rate constant (no cosine decay), as the published recipes do.")] = False,
@@ -120,7 +121,7 @@ def encode(
     """Fit an INR to each signal and save it as .safetensors."""
     options = api.EncodeOptions(
         arch=arch, params=params, steps=steps, seconds=seconds, target_psnr=target_psnr, lr=lr, seed=seed,
-        device=device, dtype=dtype, sample_fraction=sample_fraction, constant_lr=constant_lr, checkpoint=checkpoint,
+        device=device, dtype=dtype, bits=bits, sample_fraction=sample_fraction, constant_lr=constant_lr, checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
         model_options={"partitions": None if partitions == "auto" else _parse_ints(partitions, "--partitions"),
                        "global_width": global_width},
@@ -147,7 +148,7 @@ def encode(
     size = fileformat.save_to(inr, output, force, (input,))
     if checkpoint is not None:  # the output holds the result now; the training state has done its job
         Path(checkpoint).unlink(missing_ok=True)
-    summary = {"output": output, "input": input, **api.encode_summary(inr), "bytes": size}
+    summary = {"output": output, "input": input, **api.encode_summary(inr, size)}
     if as_json:
         emit_json(summary)
     if not quiet:
@@ -369,7 +370,7 @@ def info(
         return
     kind = signals.signal_kind(data["modality"])
     channels = data["channels"]
-    lines = [f"file        {model} ({data['file_bytes']:,} bytes, weights {data['dtype']})",
+    lines = [f"file        {model} ({file_text(data)})",
              f"modality    {data['modality']}, {kind.size_text(tuple(data['shape']))} × {channels} "
              f"channel{'s' if channels != 1 else ''}{kind.rate_text(data['signal_info'])}",
              f"arch        {data['arch']}"]

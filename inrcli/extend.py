@@ -60,6 +60,8 @@ def extend(inr: InrFile, signal: Signal, at: tuple[int, ...], options, on_step: 
     record = fit(trainer, sampler, options.train_config(kind, signal, preset), on_step=on_step)
     model = model.cpu().eval()
     model.adopt(inr.model, moved)  # untouched by training already (no gradient reaches them); now provably
+    if inr.coding is not None:  # the old grids: old partitions keep their integers, new ones are rounded to them
+        inr.coding.round_model(model)
     for parameter in model.parameters():
         parameter.requires_grad_(True)
     grown = SignalDescription(signal.shape, tuple((0, n) for n in signal.shape), description.channels,
@@ -70,7 +72,7 @@ def extend(inr: InrFile, signal: Signal, at: tuple[int, ...], options, on_step: 
     training = {key: value for key, value in record.to_dict().items() if key != "seconds"}
     training |= {"extended": {"at": list(at), "from_shape": list(description.full_shape),
                               "added_partitions": len(fresh)}}
-    return InrFile(model, inr.modality, grown, training, inr.dtype, extras=dict(inr.extras)), report
+    return InrFile(model, inr.modality, grown, training, inr.dtype, extras=dict(inr.extras), coding=inr.coding), report
 
 
 def _check_compatible(inr: InrFile, signal: Signal):

@@ -19,17 +19,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from inrcli import __version__
+from inrcli import __version__, coded
+from inrcli.coded import Coding
 from inrcli.errors import InrError, InrFileError
 from inrcli.files import STDIO, atomic_output, input_path, read_head
-from inrcli.models import config_class, model_class
+from inrcli.models import config_class, local_tensor_test, model_class
 
 if TYPE_CHECKING:  # torch is imported where weights are read or written: a header needs none
     import torch
 
-FORMAT_VERSION = (3, 0)  # (major, minor): a reader reads every minor of the majors it knows
+FORMAT_VERSION = (4, 0)  # (major, minor): a reader reads every minor of the majors it knows
 # A file is written as the oldest version that decodes it exactly: its kind's ``format_major``
-# (3 changed only graph files, so every other kind is still written as 2.0, byte for byte).
+# (3 changed only graph files, so every other kind is still written as 2.0, byte for byte), or
+# 4.0 for quantised, entropy-coded weights (``inr.coding``; float files never change).
+CODED_MAJOR = 4
 KEY_PREFIX = "inr."
 AUX_PREFIX = "aux."  # tensors a later minor version may add; readers of earlier minors ignore them
 V1_KEYS = {"kind": "modality", "arch": "arch", "dtype": "dtype", "model": "model", "signal": "signal",
@@ -101,6 +104,14 @@ class InrFile:
     """Arrays stored beside the weights (name → numpy array), e.g. a graph's mesh and anchors."""
     elapsed: float | None = None
     """Training seconds of a fresh encode; never stored (files must not depend on the clock)."""
+    coding: Coding | None = None
+    """How quantised weights are stored (format 4); None for float weights. The model then holds
+    the dequantised weights, and a crop keeps this, so kept partitions keep their bytes."""
+
+    @property
+    def bits(self) -> int:
+        """Bits per stored weight: the coded width, else 16 or 32 for floats."""
+        return self.coding.bits if self.coding is not None else (16 if self.dtype == "float16" else 32)
 
     @property
     def arch(self) -> str:
@@ -117,12 +128,10 @@ def to_bytes(inr: InrFile) -> bytes:
     for name, tensor in tensors.items():
         if not torch.isfinite(tensor).all():
             raise InrError(f"weight {name} is not finite in {inr.dtype}; training diverged (try a lower --lr)")
-    for name, array in inr.extras.items():
-        tensors[name] = torch.from_numpy(np.ascontiguousarray(array))
     from inrcli.signals import signal_kind
 
     fields = {
-        "version": "%d.0" % signal_kind(inr.modality).format_major,
+        "version": "%d.0" % (CODED_MAJOR if inr.coding else signal_kind(inr.modality).format_major),
         "kind": inr.modality,
         "arch": inr.model.name,
         "model": json.dumps(inr.model.config.to_dict()),
@@ -131,8 +140,18 @@ def to_bytes(inr: InrFile) -> bytes:
         "dtype": inr.dtype,
         "software": f"inrcli {__version__}",
     }
+    if inr.coding is None:
+        for name, array in inr.extras.items():
+            tensors[name] = torch.from_numpy(np.ascontiguousarray(array))
+        metadata = {KEY_PREFIX + key: value for key, value in fields.items()}
+        return _canonical_header(save_tensors(tensors, metadata=metadata))
+    from safetensors.numpy import save as save_arrays
+
+    fields["coding"] = inr.coding.metadata()
     metadata = {KEY_PREFIX + key: value for key, value in fields.items()}
-    return _canonical_header(save_tensors(tensors, metadata=metadata))
+    arrays = inr.coding.pack({name: t.float().numpy() for name, t in tensors.items()}, local_tensor_test(inr.model))
+    arrays |= {name: np.ascontiguousarray(array) for name, array in inr.extras.items()}
+    return _canonical_header(save_arrays(arrays, metadata=metadata))
 
 
 def finite_json(value):
@@ -221,6 +240,12 @@ class Header:
     signal: SignalDescription
     training: dict
     size_bytes: int
+    coding: tuple[int, dict] | None = None
+    """Coded weights (format 4): the bit width and each tensor's grid; None for float weights."""
+
+    @property
+    def bits(self) -> int:
+        return self.coding[0] if self.coding is not None else (16 if self.dtype == "float16" else 32)
 
 
 def parse_header(data: bytes) -> Header:
@@ -242,7 +267,11 @@ def parse_header(data: bytes) -> Header:
     kind.check_info(signal.info)
     _check_consistency(kind, config, signal)
     weights = {name: entry for name, entry in entries.items() if not name.startswith(AUX_PREFIX)}
-    return Header(weights, fields["kind"], fields["arch"], fields["dtype"], config, signal, training, len(data))
+    coding = None
+    if parse_version(fields["version"])[0] >= CODED_MAJOR and "coding" in fields:
+        coding = coded.parse_metadata(fields["coding"])
+    return Header(weights, fields["kind"], fields["arch"], fields["dtype"], config, signal, training, len(data),
+                  coding)
 
 
 def metadata_fields(meta: dict[str, str]) -> dict[str, str]:
@@ -283,16 +312,15 @@ def from_bytes(data: bytes) -> InrFile:
     with torch.device("meta"):
         skeleton = cls(head.config)  # shapes only: no memory is allocated for a file's claims
     storage = STORAGE_DTYPES[head.dtype]
-    expected = {name: (tuple(t.shape), storage) for name, t in skeleton.state_dict().items()}
+    shapes = {name: tuple(t.shape) for name, t in skeleton.state_dict().items()}
     extras_expected = signal_kind(head.modality).expected_extras(head.signal.info, head.signal.channels)
-    _check_tensor_entries(head.entries, expected | extras_expected)
-    try:
-        tensors = load_tensors(data)
-    except Exception as exc:  # the safetensors parser rejects bad offsets and sizes
-        raise InrFileError(f"tensor data is corrupt ({exc})") from None
-    extras = {name: tensors.pop(name).numpy() for name in extras_expected}
-    for name in [n for n in tensors if n.startswith(AUX_PREFIX)]:
-        del tensors[name]  # a later minor version's addition: not needed to decode
+    coding = None
+    if head.coding is not None:
+        tensors, extras, coding = _load_coded(data, head, skeleton, extras_expected)
+    else:
+        _check_tensor_entries(head.entries, {name: (shape, storage) for name, shape in shapes.items()} | extras_expected)
+        tensors = _load_tensors(data, load_tensors)
+        extras = {name: tensors.pop(name).numpy() for name in extras_expected}
     for name, tensor in tensors.items():
         if not torch.isfinite(tensor).all():
             raise InrFileError(f"weight {name!r} holds NaN or infinite values")
@@ -302,15 +330,51 @@ def from_bytes(data: bytes) -> InrFile:
     model = cls(head.config)
     model.load_state_dict({name: t.float() for name, t in tensors.items()}, strict=True)
     model.eval()
-    return InrFile(model, head.modality, head.signal, head.training, head.dtype, len(data), extras)
+    return InrFile(model, head.modality, head.signal, head.training, head.dtype, len(data), extras, coding=coding)
+
+
+def _load_tensors(data: bytes, loader) -> dict:
+    """Every tensor of the file by ``loader`` (safetensors' torch or numpy ``load``), less ``aux.*``."""
+    try:
+        tensors = loader(data)
+    except Exception as exc:  # the safetensors parser rejects bad offsets and sizes
+        raise InrFileError(f"tensor data is corrupt ({exc})") from None
+    for name in [n for n in tensors if n.startswith(AUX_PREFIX)]:
+        del tensors[name]  # a later minor version's addition: not needed to decode
+    return tensors
+
+
+def _load_coded(data: bytes, head: Header, skeleton, extras_expected: dict) -> tuple[dict, dict, Coding]:
+    """A coded file's weights (name → float32 tensor), extras and coding. The coded bytes are
+    decoded into the shapes of ``skeleton`` (a model on the meta device), never into sizes the
+    bytes claim; a header claiming far more weights than its bytes could hold is refused first."""
+    import torch
+    from safetensors.numpy import load as load_arrays
+
+    bits, grids = head.coding
+    shapes = {name: tuple(t.shape) for name, t in skeleton.state_dict().items()}
+    coded.check_names(grids, list(shapes))
+    is_local = local_tensor_test(skeleton)
+    slots = next((shapes[name][0] for name in shapes if is_local(name)), None)
+    _check_tensor_entries(head.entries, coded.expected_entries(grids, slots) | extras_expected)
+    coded_bytes = sum(int(np.prod(head.entries[name]["shape"])) for name in (coded.SHARED, coded.LOCAL)
+                      if name in head.entries)
+    coded.check_claim(sum(int(np.prod(shape)) for shape in shapes.values()), coded_bytes)
+    arrays = _load_tensors(data, load_arrays)
+    extras = {name: arrays.pop(name) for name in extras_expected}
+    coding = Coding(bits, grids, coded.priors_from(arrays[coded.PRIOR], grids))
+    state = coding.unpack(arrays, shapes, is_local)
+    return {name: torch.from_numpy(values) for name, values in state.items()}, extras, coding
 
 
 def describe(modality: str, arch: str, dtype: str, config, signal: SignalDescription, training: dict,
-             size_bytes: int) -> dict:
-    """Everything ``inr info`` shows about a file, as plain data (from its config: no weights)."""
+             size_bytes: int, bits: int = 32) -> dict:
+    """Everything ``inr info`` shows about a file, as plain data (from its config: no weights).
+    ``bpp``: the file's bits per sample of the window it covers (pixel, audio sample, video voxel…)."""
     counts = config.param_count()
     result = {
-        "modality": modality, "arch": arch, "dtype": dtype,
+        "modality": modality, "arch": arch, "dtype": dtype, "bits": bits,
+        "bpp": round(8 * size_bytes / math.prod(signal.shape), 6),
         "shape": list(signal.shape), "full_shape": list(signal.full_shape),
         "window": [list(w) for w in signal.window], "channels": signal.channels,
         "params": counts["total"], "param_counts": counts, "file_bytes": size_bytes,
@@ -357,7 +421,8 @@ def describe_source(source: str) -> dict:
         head = parse_header(data)
     except InrFileError as exc:
         raise InrFileError(f"{name}: {exc}") from None
-    return describe(head.modality, head.arch, head.dtype, head.config, head.signal, head.training, head.size_bytes)
+    return describe(head.modality, head.arch, head.dtype, head.config, head.signal, head.training, head.size_bytes,
+                    head.bits)
 
 
 def _json(meta: dict, key: str):
@@ -403,5 +468,7 @@ def _check_tensor_entries(header: dict, expected: dict[str, tuple[tuple[int, ...
         if not isinstance(entry, dict) or entry.get("dtype") != dtype:
             raise InrFileError(f"tensor {name!r} is not stored as {dtype}")
         stored = entry.get("shape")
+        if shape is None and isinstance(stored, list) and len(stored) == 1 and isinstance(stored[0], int):
+            continue  # coded bytes: one dimension, any length (what they decode to is checked)
         if not isinstance(stored, list) or tuple(stored) != shape:
             raise InrFileError(f"tensor {name!r} has shape {entry.get('shape')}, expected {list(shape)}")

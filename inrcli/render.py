@@ -163,10 +163,16 @@ def training_text(record: dict, kind) -> str:
 
 
 def encode_line(summary: dict, kind) -> str:
-    """``a.png → a.safetensors: 184,850 params, 3155 steps in 60.0 s, PSNR 35.28 dB, 741,976 bytes``."""
+    """``a.png → a.safetensors: 184,850 params, 3155 steps in 60.0 s, PSNR 35.28 dB, 741,976 bytes (22.6 bpp)``."""
     quality = kind.metric_specs[kind.headline].text(summary[kind.headline])
     return (f"{summary['input']} → {summary['output']}: {summary['params']:,} params, {summary['steps']} steps in "
-            f"{summary['seconds']:.1f} s, {quality}, {summary['bytes']:,} bytes")
+            f"{summary['seconds']:.1f} s, {quality}, {summary['bytes']:,} bytes ({summary['bpp']:.3g} bpp)")
+
+
+def file_text(data: dict) -> str:
+    """``741,976 bytes, 22.6 bpp, weights float32`` (or ``8-bit coded``) from ``inr info``'s data."""
+    weights = f"{data['bits']}-bit coded" if data["bits"] <= 16 and data["dtype"] == "float32" else data["dtype"]
+    return f"{data['file_bytes']:,} bytes, {data['bpp']:.3g} bpp, weights {weights}"
 
 
 def extend_line(summary: dict) -> str:

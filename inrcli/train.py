@@ -5,11 +5,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import torch
 
 from inrcli.checkpoint import Checkpoint, Progress
+from inrcli.models import first_layer_test
+from inrcli.quantize import rounded_weights
 from inrcli.sampling import Sampler
 
 def psnr_from_mse(mse: float, peak: float = 2.0) -> float:
@@ -40,6 +43,10 @@ class TrainConfig:
     """Peak of the modality's PSNR convention in network units, for the running estimate."""
     loss: str = "mse"
     """``mse``; ``bce`` for logits against 0/1 targets; ``l1``."""
+    bits: int | None = None
+    """Quantised storage of this many bits: the last ``qat_share`` of the budget trains through
+    rounding to the grid (quantisation-aware fine-tuning); None for float storage."""
+    qat_share: float = 0.2
 
 
 @dataclass
@@ -114,13 +121,16 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
     while by_clock or step < planned:
         if checkpoint is not None and checkpoint.due(elapsed):
             checkpoint.save(model, optimizer, generator, Progress(step, planned, elapsed, ema_mse, last_check))
+        progress = elapsed / config.seconds if by_clock else step / max(planned, 1)
         for group in optimizer.param_groups:
-            group["lr"] = _cosine_lr(config, elapsed / config.seconds if by_clock else step / max(planned, 1))
+            group["lr"] = _cosine_lr(config, progress)
         coords, targets = sampler.sample(generator, step)
         coords, targets = coords.to(device), targets.to(device)
-        loss = LOSSES[config.loss](model(coords), targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        quantising = config.bits is not None and progress >= 1.0 - config.qat_share
+        with rounded_weights(model, config.bits, first_layer_test(model)) if quantising else nullcontext():
+            loss = LOSSES[config.loss](model(coords), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
         optimizer.step()
         step += 1
         mse = loss.item()

@@ -44,6 +44,8 @@ def valid_files() -> dict[str, bytes]:
     trimesh.creation.icosphere(subdivisions=1).export(folder / "s.obj")
     sphere = trimesh.creation.icosphere(subdivisions=1)
     np.savez(folder / "g.npz", points=sphere.vertices, faces=sphere.faces, target=sphere.vertices[:, :1])
+    z, y, x = np.mgrid[0:6, 0:5, 0:4]
+    np.save(folder / "v.npy", np.sin(z + y / 2 + x / 3).astype(np.float32))
     saved = shape.RESOLUTION, shape.POOL_POINTS
     shape.RESOLUTION, shape.POOL_POINTS = 8, 2000
     try:
@@ -54,6 +56,18 @@ def valid_files() -> dict[str, bytes]:
             "video": _encode(read_signal(str(frames)), model_options={"partitions": (1, 2, 2)}, params=4000),
             "shape": _encode(read_signal(str(folder / "s.obj")), model_options={"partitions": (2, 2, 2)}, params=6000),
             "graph": _encode(read_signal(str(folder / "g.npz")), kind_options={"k": 4}, params=500),
+            # quantised, entropy-coded files (format 4): one per kind, several widths
+            "image-q8": _encode(read_signal(str(folder / "i.png")), model_options={"partitions": (2, 2)}, params=3000,
+                                bits=8),
+            "siren-q12": _encode(read_signal(str(folder / "i.png")), arch="siren", params=1000, bits=12),
+            "audio-q4": _encode(read_signal(str(folder / "a.wav")), model_options={"partitions": (2,)}, params=2000,
+                                bits=4),
+            "video-q6": _encode(read_signal(str(frames)), model_options={"partitions": (1, 2, 2)}, params=4000, bits=6),
+            "shape-q8": _encode(read_signal(str(folder / "s.obj")), model_options={"partitions": (2, 2, 2)},
+                                params=6000, bits=8),
+            "volume-q8": _encode(read_signal(str(folder / "v.npy")), model_options={"partitions": (2, 1, 2)},
+                                 params=3000, bits=8),
+            "graph-q6": _encode(read_signal(str(folder / "g.npz")), kind_options={"k": 4}, params=500, bits=6),
         }
     finally:
         shape.RESOLUTION, shape.POOL_POINTS = saved
@@ -76,7 +90,8 @@ def load_and_decode(data: bytes) -> None:
 mutation = st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=255))
 
 
-@pytest.mark.parametrize("kind", ["image", "image-siren", "audio", "video", "shape", "graph"])
+@pytest.mark.parametrize("kind", ["image", "image-siren", "audio", "video", "shape", "graph", "image-q8", "siren-q12",
+                                  "graph-q6"])
 @settings(max_examples=MAX_EXAMPLES, deadline=None)
 @given(data=st.data())
 def test_mutated_files_fail_cleanly_or_decode(kind, data):

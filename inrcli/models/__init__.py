@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 
 from inrcli.errors import InrFileError, UsageError
-from inrcli.models.base import ModelHints, Partitioned, partitioning_of
+from inrcli.models.base import ModelHints, Partitioned, first_layer_test, local_tensor_test, partitioning_of
 from inrcli.models.config import LocalGlobalConfig, SirenConfig
 
 MODELS = {"lg-siren": "inrcli.models.local_global:LocalGlobalSiren", "siren": "inrcli.models.siren:Siren"}
@@ -42,5 +42,6 @@ def is_croppable(cls) -> bool:
     return isinstance(cls, Partitioned) or (isinstance(cls, type) and issubclass(cls, Partitioned))
 
 
-__all__ = ["CONFIGS", "MODELS", "ModelHints", "Partitioned", "config_class", "is_croppable", "model_class",
+__all__ = ["CONFIGS", "MODELS", "ModelHints", "Partitioned", "config_class", "first_layer_test", "is_croppable",
+           "local_tensor_test", "model_class",
            "partitioning_of"]

@@ -8,7 +8,8 @@ An architecture is an ``nn.Module`` subclass with:
 * ``for_budget(in_dim, out_dim, budget, hints)`` — the largest model within ``budget``
   parameters, from :class:`ModelHints` (the signal's grid, frequencies, architecture options);
 * ``forward(coords (B, n, in_dim), slots (B,) | None) -> (B, n, out_dim)``;
-* ``out_dim`` and ``param_count()``.
+* ``out_dim`` and ``param_count()``;
+* ``FIRST_LAYER`` — prefixes of the first sine layer's tensor names (quantised with more bits).
 
 Architectures whose parameters split into one local network per partition of the signal's grid
 also subclass :class:`Partitioned`: they can be cropped, and decoding blends their partitions.
@@ -46,9 +47,17 @@ class ModelHints:
 class Partitioned:
     """Capability of an architecture with one local network per partition of the signal's grid."""
 
+    LOCAL_PREFIXES: tuple[str, ...] = ()
+    """Names of the weight tensors holding one row per partition (slot) start with one of these."""
+
     @property
     def partitioning(self) -> Partitioning:
         raise NotImplementedError
+
+    @classmethod
+    def is_local(cls, name: str) -> bool:
+        """Whether weight tensor ``name`` holds one row per kept partition ``(S, …)``."""
+        return name.startswith(cls.LOCAL_PREFIXES)
 
     def crop(self, region: tuple[Range, ...]):
         """A new model holding only the partitions in ``region`` (absolute grid indices)."""
@@ -58,6 +67,17 @@ class Partitioned:
 def partitioning_of(model) -> Partitioning | None:
     """The partition grid of a partitioned model, None for any other."""
     return model.partitioning if isinstance(model, Partitioned) else None
+
+
+def local_tensor_test(model):
+    """``name → bool``: whether a weight tensor of ``model`` is a partition's (never, unpartitioned)."""
+    return model.is_local if isinstance(model, Partitioned) else (lambda name: False)
+
+
+def first_layer_test(model):
+    """``name → bool``: whether a weight tensor of ``model`` (or its class) belongs to a first sine layer."""
+    prefixes = getattr(model, "FIRST_LAYER", ())
+    return lambda name: name.startswith(prefixes)
 
 
 def mlp_param_count(in_dim: int, width: int, hidden_layers: int, out_dim: int | None = None) -> int:

@@ -42,6 +42,9 @@ class LocalGlobalSiren(Partitioned, nn.Module):
 
     name = "lg-siren"
     Config = LocalGlobalConfig
+    LOCAL_PREFIXES = ("local_", "out_")
+    FIRST_LAYER = ("local_weight.0", "local_bias.0", "global_layers.0.")
+    """Names of the tensors of the first sine layers (quantised with more bits: their phases span the signal)."""
     options = frozenset({"partitions", "partition_size", "global_width", "global_fraction"})
     """``partitions`` per axis (else automatic, about ``partition_size`` samples each); the global
     branch's width (else ``global_fraction`` of the budget, the published split being 10%)."""
@@ -128,7 +131,7 @@ class LocalGlobalSiren(Partitioned, nn.Module):
         cropped = LocalGlobalSiren(replace(self.config, partitioning=new))
         state = {}
         for name, tensor in self.state_dict().items():
-            local = name.startswith(("local_", "out_"))
+            local = self.is_local(name)
             state[name] = tensor.index_select(0, keep).clone() if local else tensor.clone()
         cropped.load_state_dict(state)
         return cropped
@@ -159,7 +162,7 @@ class LocalGlobalSiren(Partitioned, nn.Module):
         own = self.state_dict()
         with torch.no_grad():
             for name, tensor in other.state_dict().items():
-                if name.startswith(("local_", "out_")):
+                if self.is_local(name):
                     own[name][slots] = tensor
                 else:
                     own[name].copy_(tensor)

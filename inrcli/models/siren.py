@@ -44,6 +44,8 @@ class Siren(nn.Module):
 
     name = "siren"
     Config = SirenConfig
+    FIRST_LAYER = ("body.0.",)
+    """Names of the tensors of the first sine layer (quantised with more bits: its phases span the signal)."""
     options: frozenset[str] = frozenset()
     """Architecture options it takes (none: a plain MLP has only its width, set by the budget)."""
 

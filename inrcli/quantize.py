@@ -1,0 +1,118 @@
+"""Quantised weights (issue 14): a uniform grid per tensor, and rounding to it during training.
+
+A tensor quantised to ``bits`` stores integers ``q`` in ``0 … 2^bits − 1`` and one grid, its
+``offset`` (the smallest weight) and ``step`` ((largest − smallest) / (2^bits − 1)), both float32
+numbers. A tensor's bits are the file's (``--bits``) plus what its place in a SIREN asks for
+(:func:`tensor_bits`). A weight is ``float32(offset + q · step)`` computed in float64 — exact in any language
+with IEEE doubles (``q · step`` needs at most 16 + 24 bits), so Python, numpy and the browser
+dequantise to the same float32 bits. A Local-Global file shares one grid per tensor among all its
+partitions: a crop keeps the grid, so the kept partitions' integers (and bytes) do not change.
+
+No torch at import: :func:`rounded_weights` imports it when training asks for it.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_BITS, MAX_BITS = 2, 16
+FLOAT_BITS = 32
+"""``--bits 32``: weights stored as floats (``--dtype``), as before issue 14."""
+HIGH_BITS = 4
+"""Integers of more bits are coded as their top 4 bits (against a stored histogram of 16 counts)
+and the rest (uniform): on trained weights the low bits are nearly uniform, and a finer histogram
+costs more bytes than it saves (bench/RESULTS.md, "Compact files")."""
+
+
+FIRST_LAYER_EXTRA_BITS = 4
+BIAS_EXTRA_BITS = 2
+"""A sine layer computes sin(ω0 (W x + b)) with ω0 = 30 or more: an error e in a first-layer weight
+or any bias moves a phase by ω0 · e over the whole signal, where an error in a hidden weight is
+averaged over its inputs. Measured on chelsea.png (8 bits, no fine-tuning): the first layer alone
+costs 2.3 dB, every hidden weight matrix under 0.1 dB; +4 bits for the first layer and +2 for
+biases (8.36 bits per weight on average) lose 0.22 dB where a flat 8 bits loses 3.7 dB."""
+
+
+def tensor_bits(bits: int, name: str, first_layer: bool) -> int:
+    """The bits of tensor ``name`` in a file of ``bits``: more for phases that ω0 multiplies."""
+    extra = FIRST_LAYER_EXTRA_BITS if first_layer else BIAS_EXTRA_BITS if name.endswith("bias") else 0
+    return min(MAX_BITS, bits + extra)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The values a quantised tensor can take: ``offset + q · step``, ``q`` in ``0 … 2^bits − 1``."""
+
+    bits: int
+    offset: float
+    """A float32 number (stored as the float64 that equals it)."""
+    step: float
+    """A float32 number > 0."""
+
+    @classmethod
+    def fit(cls, values: np.ndarray, bits: int) -> Grid:
+        """The grid of ``bits`` spanning ``values`` (any shape) from their smallest to their largest."""
+        low = float(np.float32(values.min())) if values.size else 0.0
+        high = float(np.float32(values.max())) if values.size else 0.0
+        step = float(np.float32((high - low) / (2 ** bits - 1)))
+        return cls(bits, low, step if step > 0 else float(np.float32(1e-6)))  # a constant tensor: any step
+
+    def quantise(self, values: np.ndarray) -> np.ndarray:
+        """``values`` (any shape) → nearest grid integers, int64, clipped to the grid."""
+        q = np.rint((values.astype(np.float64) - self.offset) / self.step)
+        return np.clip(q, 0, 2 ** self.bits - 1).astype(np.int64)
+
+    def dequantise(self, q: np.ndarray) -> np.ndarray:
+        """Grid integers (any shape) → float32 weights, bit-exact in every decoder."""
+        return (self.offset + q.astype(np.float64) * self.step).astype(np.float32)
+
+    def round(self, values: np.ndarray) -> np.ndarray:
+        """``values`` moved to the nearest grid value (float32)."""
+        return self.dequantise(self.quantise(values))
+
+    def to_list(self) -> list:
+        return [self.bits, self.offset, self.step]
+
+
+def split_symbols(q: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Integers of ``bits`` → (top :data:`HIGH_BITS` bits, the remaining low bits or None)."""
+    low_bits = max(0, bits - HIGH_BITS)
+    if not low_bits:
+        return q, None
+    return q >> low_bits, q & ((1 << low_bits) - 1)
+
+
+def join_symbols(high: np.ndarray, low: np.ndarray | None, bits: int) -> np.ndarray:
+    """The inverse of :func:`split_symbols`."""
+    return high if low is None else (high << (bits - HIGH_BITS)) | low
+
+
+def check_bits(bits: int) -> None:
+    """Raise ValueError unless ``bits`` is a quantised width (2–16) or 32 (floats)."""
+    if bits != FLOAT_BITS and not MIN_BITS <= bits <= MAX_BITS:
+        raise ValueError(f"bits must be {MIN_BITS}–{MAX_BITS}, or {FLOAT_BITS} for float storage; got {bits}")
+
+
+@contextmanager
+def rounded_weights(model, bits: int, first_layer):
+    """Within the block, every parameter of ``model`` holds its value rounded to its own grid (fit to
+    its current values, of :func:`tensor_bits`; ``first_layer(name)`` says which are); on leaving, the float values come back while gradients computed inside
+    stay — a straight-through estimator: the loss is measured on the weights the file will hold,
+    and the optimiser moves the float weights behind them (quantisation-aware fine-tuning)."""
+    import torch
+
+    saved = []
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            saved.append(parameter.detach().clone())
+            values = parameter.detach().cpu().numpy()
+            parameter.copy_(torch.from_numpy(Grid.fit(values, tensor_bits(bits, name, first_layer(name))).round(values)))
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for parameter, value in zip(model.parameters(), saved):
+                parameter.copy_(value)

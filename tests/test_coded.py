@@ -1,0 +1,195 @@
+"""Quantised, entropy-coded files (issue 14): every kind round-trips, crops keep exact bytes and
+pixels, the same seed gives the same bytes, and a coded file that lies is refused cleanly."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from safetensors.numpy import load as load_arrays
+from safetensors.numpy import save as save_arrays
+
+from inrcli import api, coded, entropy, fileformat
+from inrcli.errors import InrFileError
+from inrcli.quantize import Grid
+from inrcli.signals import read_signal
+from tests.conftest import invoke, synthetic_image
+from tests.test_fuzz import valid_files
+
+
+def _coded(kind: str) -> bytes:
+    return valid_files()[kind]
+
+
+@pytest.mark.parametrize("kind", ["image-q8", "siren-q12", "audio-q4", "video-q6", "shape-q8", "volume-q8",
+                                  "graph-q6"])
+def test_every_kind_round_trips_through_coded_storage(kind: str):
+    data = _coded(kind)
+    inr = fileformat.from_bytes(data)
+    assert fileformat.read_header(data)[1]["inr.version"] == "4.0"
+    assert inr.coding is not None and inr.bits == int(kind.split("-q")[1])
+    assert fileformat.to_bytes(inr) == data  # re-quantising the decoded weights gives the same integers
+    for name, tensor in inr.model.state_dict().items():  # every weight lies on its tensor's grid
+        grid, values = inr.coding.grids[name], tensor.numpy()
+        assert np.array_equal(grid.round(values), values), name
+    assert np.all(np.isfinite(api.decode(inr, None if inr.modality == "graph" else
+                                         tuple(min(n, 6) for n in inr.signal.shape)).values))
+
+
+def test_a_coded_crop_keeps_its_partitions_bytes_and_decodes_to_the_region(runner, tmp_path: Path):
+    iio.imwrite(tmp_path / "odd.png", synthetic_image(37, 29))
+    model, cropped = tmp_path / "odd.safetensors", tmp_path / "crop.safetensors"
+    assert invoke(runner, "encode", tmp_path / "odd.png", "-o", model, "--partitions", "5,4", "--params", "6000",
+                  "--steps", "20", "--bits", "6", "-q").exit_code == 0
+    assert invoke(runner, "crop", model, "--region", "1:4,2:4", "-o", cropped, "-q").exit_code == 0
+    full, part = fileformat.load(model), fileformat.load(cropped)
+    (r0, r1), (c0, c1) = part.signal.window
+    assert np.array_equal(api.decode(full).values[r0:r1, c0:c1], api.decode(part).values)
+    whole, kept = load_arrays(model.read_bytes()), load_arrays(cropped.read_bytes())
+    lengths = whole[coded.LOCAL_BYTES]
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    slots = [row * 4 + col for row in range(1, 4) for col in range(2, 4)]
+    chunks = [whole[coded.LOCAL][starts[s]:starts[s + 1]].tobytes() for s in slots]
+    assert kept[coded.LOCAL].tobytes() == b"".join(chunks)  # exactly the kept partitions' bytes
+    assert kept[coded.LOCAL_BYTES].tolist() == lengths[slots].tolist()
+    for name in (coded.SHARED, coded.PRIOR):
+        assert np.array_equal(kept[name], whole[name])
+    assert np.array_equal(api.decode(api.crop(part, "2:3,3:4")).values, api.decode(api.crop(full, "2:3,3:4")).values)
+
+
+def test_same_seed_and_steps_give_the_same_coded_bytes(tmp_path: Path):
+    iio.imwrite(tmp_path / "i.png", synthetic_image(12, 10))
+    signal = read_signal(str(tmp_path / "i.png"))
+    options = dict(steps=6, params=3000, bits=8, model_options={"partitions": (2, 2)})  # the last steps round
+    first = fileformat.to_bytes(api.encode(signal, api.EncodeOptions(**options)))
+    assert fileformat.to_bytes(api.encode(signal, api.EncodeOptions(**options))) == first
+
+
+def test_bits_32_is_the_float_file_and_bad_widths_are_usage_errors(runner, image_file: Path, tmp_path: Path):
+    common = ["--steps", "3", "--params", "2000", "-q"]
+    assert invoke(runner, "encode", image_file, "-o", tmp_path / "a.safetensors", *common).exit_code == 0
+    assert invoke(runner, "encode", image_file, "-o", tmp_path / "b.safetensors", "--bits", "32", *common).exit_code == 0
+    assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
+    for flags in (["--bits", "1"], ["--bits", "17"], ["--bits", "8", "--dtype", "float16"]):
+        result = invoke(runner, "encode", image_file, "-o", tmp_path / "c.safetensors", *flags, *common)
+        assert result.exit_code == 2, flags
+
+
+def test_info_and_encode_json_report_bytes_and_bits_per_sample(runner, image_file: Path, tmp_path: Path):
+    out = tmp_path / "q.safetensors"
+    result = invoke(runner, "encode", image_file, "-o", out, "--steps", "3", "--params", "2000", "--bits", "6",
+                    "--json", "-q")
+    summary = json.loads(result.stdout)
+    size = out.stat().st_size
+    assert summary["bytes"] == size and summary["bits"] == 6 and summary["bpp"] == round(8 * size / (20 * 24), 6)
+    info = json.loads(invoke(runner, "info", out, "--json").stdout)
+    assert info["file_bytes"] == size and info["bits"] == 6 and info["bpp"] == summary["bpp"]
+    assert "6-bit coded" in invoke(runner, "info", out).stdout
+
+
+def _rewrite(data: bytes, edit_arrays=None, edit_meta=None) -> bytes:
+    meta = fileformat.read_header(data)[1]
+    arrays = load_arrays(data)
+    if edit_arrays:
+        edit_arrays(arrays)
+    if edit_meta:
+        edit_meta(meta)
+    return save_arrays(arrays, metadata=meta)
+
+
+def _shift_lengths(arrays):
+    lengths = arrays[coded.LOCAL_BYTES].copy()
+    lengths[0] += 4
+    lengths[1] -= 4
+    arrays[coded.LOCAL_BYTES] = lengths
+
+
+def _coding_edit(change):
+    def edit(meta):
+        coding = json.loads(meta["inr.coding"])
+        change(coding)
+        meta["inr.coding"] = json.dumps(coding)
+    return edit
+
+
+LIES = {
+    "chunk lengths shifted": (_shift_lengths, None),
+    "lengths past the data": (lambda a: a.update({coded.LOCAL_BYTES: a[coded.LOCAL_BYTES] * 2}), None),
+    "negative length": (lambda a: a.update({coded.LOCAL_BYTES: -a[coded.LOCAL_BYTES]}), None),
+    "bytes appended to a chunk": (lambda a: a.update({coded.SHARED: np.concatenate([a[coded.SHARED],
+                                                                                    np.ones(4, np.uint8)])}), None),
+    "not whole words": (lambda a: a.update({coded.SHARED: a[coded.SHARED][:-1]}), None),
+    "trailing zero word": (lambda a: a.update({coded.SHARED: np.concatenate([a[coded.SHARED],
+                                                                             np.zeros(4, np.uint8)])}), None),
+    "empty histograms": (lambda a: a.update({coded.PRIOR: np.zeros_like(a[coded.PRIOR])}), None),
+    "histogram of the wrong length": (lambda a: a.update({coded.PRIOR: a[coded.PRIOR][:-1]}), None),
+    "17 bits": (None, _coding_edit(lambda c: c.update(bits=17))),
+    "unknown coder": (None, _coding_edit(lambda c: c.update(coder="zip"))),
+    "negative step": (None, _coding_edit(lambda c: c["tensors"][0].__setitem__(3, -0.5))),
+    "huge offset": (None, _coding_edit(lambda c: c["tensors"][0].__setitem__(2, 1e9))),
+    "a tensor of 17 bits": (None, _coding_edit(lambda c: c["tensors"][0].__setitem__(1, 17))),
+    "a tensor of more bits than its histogram": (None, _coding_edit(lambda c: c["tensors"][0].__setitem__(1, 2))),
+    "a tensor missing": (None, _coding_edit(lambda c: c["tensors"].pop())),
+    "a tensor twice": (None, _coding_edit(lambda c: c["tensors"].append(c["tensors"][0]))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LIES))
+def test_coded_files_that_lie_are_refused(name: str):
+    edit_arrays, edit_meta = LIES[name]
+    with pytest.raises(InrFileError):
+        fileformat.from_bytes(_rewrite(_coded("image-q8"), edit_arrays, edit_meta))
+
+
+def test_a_header_claiming_a_huge_model_is_refused_before_decoding(monkeypatch):
+    """A few coded bytes could decode into any number of weights (rANS decodes past its end):
+    the claim is weighed against the bytes before anything is allocated."""
+    data = _coded("image-q8")
+    grow = lambda meta: meta.update({"inr.model": json.dumps(json.loads(meta["inr.model"]) | {"local_width": 4000})})
+    monkeypatch.setattr(coded.Coding, "unpack", lambda *a: pytest.fail("decoded a hostile claim"))
+    with pytest.raises(InrFileError, match="claims"):
+        fileformat.from_bytes(_rewrite(data, None, grow))
+
+
+def test_a_bad_coded_file_is_one_error_line(runner, tmp_path: Path):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(_rewrite(_coded("image-q8"), _shift_lengths))
+    result = invoke(runner, "decode", path, "-o", tmp_path / "x.png")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("inr: error: ") and result.stderr.count("\n") == 1
+
+
+def test_the_fixed_point_prior_is_what_constriction_codes_with():
+    """The CDF docs/FORMAT.md and the viewer compute decodes constriction's bytes: decode them
+    here by hand with it (the rANS steps of FORMAT.md) and compare."""
+    counts = np.array([0, 3, 60000, 7, 1, 0, 0, 2], dtype=np.int64)
+    rng = np.random.default_rng(0)
+    symbols = rng.choice(8, 500, p=(counts + 0.01) / (counts + 0.01).sum())
+    data = entropy.encode([(symbols, counts)])
+    cdf = entropy.fixed_point_cdf(counts)
+    words = list(struct.unpack(f"<{len(data) // 4}I", data))
+    state = words.pop()
+    while words and state < 1 << 32:
+        state = (state << 32) | words.pop()
+    decoded = []
+    for _ in symbols:
+        quantile = state & ((1 << 24) - 1)
+        s = int(np.searchsorted(cdf, quantile, side="right") - 1)
+        state = (state >> 24) * int(cdf[s + 1] - cdf[s]) + quantile - int(cdf[s])
+        if state < 1 << 32 and words:
+            state = (state << 32) | words.pop()
+        decoded.append(s)
+    assert decoded == symbols.tolist() and state == 0 and not words
+
+
+def test_a_grid_dequantises_the_same_in_float64_as_it_quantises():
+    values = np.random.default_rng(1).normal(0, 0.3, 1000).astype(np.float32)
+    grid = Grid.fit(values, 8)
+    q = grid.quantise(values)
+    assert q.min() == 0 and q.max() == 255
+    assert np.array_equal(grid.quantise(grid.dequantise(q)), q)
+    assert np.abs(grid.dequantise(q) - values).max() <= grid.step * 0.5001
