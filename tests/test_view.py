@@ -80,6 +80,14 @@ def files(tmp_path_factory) -> dict[str, Path]:
         result = invoke(runner, "encode", source, "-o", target, "--steps", "25", "-q", "--partitions",
                         "2,3" if source.suffix == ".png" else "3")
         assert result.exit_code == 0, result.stderr
+    made["coded"] = folder / "coded.safetensors"  # format 4: 6-bit weights (top bits and low bits), rANS-coded
+    result = invoke(runner, "encode", folder / "photo.png", "-o", made["coded"], "--steps", "25", "-q",
+                    "--partitions", "2,3", "--bits", "6")
+    assert result.exit_code == 0, result.stderr
+    made["coded_siren"] = folder / "coded_siren.safetensors"  # 3 bits: top bits only
+    result = invoke(runner, "encode", folder / "photo.png", "-o", made["coded_siren"], "--steps", "10", "-q",
+                    "--arch", "siren", "--params", "3000", "--bits", "3")
+    assert result.exit_code == 0, result.stderr
     made["wide_siren"] = folder / "wide.safetensors"  # shared weights past what the shader inlines: read in loops
     result = invoke(runner, "encode", folder / "photo.png", "-o", made["wide_siren"], "--steps", "10", "-q",
                     "--arch", "siren", "--params", "20000")
@@ -101,7 +109,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def served(files):
-    order = ["image", "audio", "video", "siren16", "cropped", "shape", "blank_shape", "volume", "wide_siren"]
+    order = ["image", "audio", "video", "siren16", "cropped", "shape", "blank_shape", "volume", "wide_siren", "coded",
+             "coded_siren"]
     proc, url = start_view(*(files[k] for k in order), "--original", files["original"])
     try:
         yield url, {name: i for i, name in enumerate(order)}
@@ -277,7 +286,7 @@ def assert_within_one_level(page_pixels: np.ndarray, expected: np.ndarray) -> No
     assert (difference <= 1).mean() >= 0.999 and difference.max() <= 2, (difference.max(), (difference > 1).mean())
 
 
-@pytest.mark.parametrize("name", ["image", "siren16", "cropped", "wide_siren"])
+@pytest.mark.parametrize("name", ["image", "siren16", "cropped", "wide_siren", "coded", "coded_siren"])
 @pytest.mark.parametrize("cpu", [False, True], ids=["webgl2", "javascript"])
 def test_the_page_decodes_an_image_at_1x_as_inr_decode_does(browser, served, files, tmp_path, name, cpu):
     from typer.testing import CliRunner
@@ -338,13 +347,14 @@ def test_the_page_decodes_audio_as_inr_decode_does(browser, served, files, cpu, 
         assert np.abs(got.reshape(expected.shape) - expected).max() <= 1e-4
 
 
-def test_a_crop_made_in_the_page_is_the_file_inr_crop_writes(browser, served, files, tmp_path):
+@pytest.mark.parametrize("name", ["image", "coded"])
+def test_a_crop_made_in_the_page_is_the_file_inr_crop_writes(browser, served, files, tmp_path, name):
     from typer.testing import CliRunner
 
     url, index = served
-    with opened(browser, url, index["image"]) as page:
+    with opened(browser, url, index[name]) as page:
         made = base64.b64decode(page.evaluate("window.inrViewer.crop([[0, 1], [1, 3]])"))
-        result = invoke(CliRunner(), "crop", files["image"], "--region", "0:1,1:3", "-o", tmp_path / "c.safetensors")
+        result = invoke(CliRunner(), "crop", files[name], "--region", "0:1,1:3", "-o", tmp_path / "c.safetensors")
         assert result.exit_code == 0, result.stderr
         assert made == (tmp_path / "c.safetensors").read_bytes()
 

@@ -1,10 +1,12 @@
 // The inr file format in the browser, written from docs/FORMAT.md: the safetensors container,
-// the metadata (version 1, 2.x and 3.x; 3.0 changed graph files only, which the page describes
-// but does not decode), weights as Float32Array, and a crop made in the page.
-// No code here comes from inrcli; tests hold it to `inr decode` and `inr crop`.
+// the metadata (version 1, 2.x, 3.x and 4.x; 3.0 changed graph files only, which the page describes
+// but does not decode; 4.0 added coded weights, decoded by coded.js), weights as Float32Array, and
+// a crop made in the page. No code here comes from inrcli; tests hold it to `inr decode` and `inr crop`.
+
+import { decodeWeights, isLocal, keptChunks } from "./coded.js";
 
 const MAX_HEADER_BYTES = 16 << 20;
-const ELEMENT_BYTES = { F32: 4, F16: 2, I32: 4, I64: 8 };
+const ELEMENT_BYTES = { F32: 4, F16: 2, I32: 4, I64: 8, U16: 2, U8: 1 };
 
 /** Half-precision bits → number (IEEE 754 binary16). */
 function halfToFloat(bits) {
@@ -39,7 +41,7 @@ function normaliseMetadata(stored) {
   let fields;
   if ("inr.version" in stored) {
     const major = stored["inr.version"].split(".")[0];
-    if (major !== "2" && major !== "3") throw new Error(`file format ${stored["inr.version"]} is newer than this viewer reads`);
+    if (!["2", "3", "4"].includes(major)) throw new Error(`file format ${stored["inr.version"]} is newer than this viewer reads`);
     fields = {};
     for (const [key, value] of Object.entries(stored)) if (key.startsWith("inr.")) fields[key.slice(4)] = value;
   } else if (stored.format === "inr" && stored.version === "1") {
@@ -48,6 +50,8 @@ function normaliseMetadata(stored) {
     throw new Error("not an inr file (no inr.version metadata)");
   }
   for (const key of ["model", "signal", "training"]) fields[key] = JSON.parse(fields[key]);
+  if (fields.coding !== undefined && Number(fields.version.split(".")[0]) >= 4) fields.coding = JSON.parse(fields.coding);
+  else delete fields.coding;
   return fields;
 }
 
@@ -69,7 +73,7 @@ export function parseInr(buffer) {
   const stored = header.__metadata__ || {};
   const meta = normaliseMetadata(stored);
   const dataStart = 8 + length;
-  const tensors = {};
+  const tensors = {}, coded = {};
   for (const [name, entry] of Object.entries(header)) {
     if (name === "__metadata__" || name.startsWith("aux.")) continue;
     const [begin, end] = entry.data_offsets;
@@ -78,8 +82,10 @@ export function parseInr(buffer) {
       throw new Error(`tensor ${name} does not fit the file`);
     }
     const raw = bytes.subarray(dataStart + begin, dataStart + end);
-    tensors[name] = { dtype: entry.dtype, shape: entry.shape, values: tensorValues(raw, entry.dtype, count), raw };
+    if (meta.coding && name.startsWith("coded.")) coded[name] = raw;
+    else tensors[name] = { dtype: entry.dtype, shape: entry.shape, values: tensorValues(raw, entry.dtype, count), raw };
   }
+  if (meta.coding) Object.assign(tensors, decodeWeights(meta, coded));
   return { meta, stored, header, tensors, bytes };
 }
 
@@ -97,10 +103,6 @@ export function parametersPerPartition(file) {
     if (isLocal(name)) total += t.values.length / t.shape[0];
   }
   return total;
-}
-
-function isLocal(name) {
-  return name.startsWith("local_") || name.startsWith("out_");
 }
 
 /** Python's json.dumps of a list of [lo, hi] pairs: "[[0, 8], [0, 4]]". */
@@ -134,10 +136,13 @@ export function cropInr(file, region) {
   let offset = 0;
   for (const name of Object.keys(file.header).filter((n) => n !== "__metadata__").sort(byStoredOffset(file.header))) {
     const entry = file.header[name];
-    const source = file.tensors[name] ? file.tensors[name].raw : rawOf(file, entry);
+    const source = file.tensors[name] && file.tensors[name].raw ? file.tensors[name].raw : rawOf(file, entry);
     let bytes = source;
     let shape = entry.shape;
-    if (isLocal(name)) {
+    if (name === "coded.local") {  // the kept partitions' chunks, as they were
+      bytes = keptChunks(source, rawOf(file, file.header["coded.local_bytes"]), slots);
+      shape = [bytes.length];
+    } else if (isLocal(name) || name === "coded.local_bytes") {
       const rowBytes = source.length / entry.shape[0];
       bytes = new Uint8Array(slots.length * rowBytes);
       slots.forEach((slot, i) => bytes.set(source.subarray(slot * rowBytes, (slot + 1) * rowBytes), i * rowBytes));
