@@ -23,13 +23,18 @@ from inrcli import fileformat
 from inrcli.files import STDIO, input_path
 from inrcli.fileformat import STORAGE_DTYPES, InrFile, SignalDescription
 from inrcli.grid import parse_ranges
-from inrcli.quantize import FLOAT_BITS, check_bits
+from inrcli.quantize import FLOAT_BITS, MIN_BITS, check_bits
+from inrcli import sizing
 from inrcli.models import MODELS, ModelHints, first_layer_test, is_croppable, model_class, partitioning_of
 from inrcli.signals import INR_EXTENSIONS, DecodePlan, Signal, resolve_format, signal_kind
 from inrcli.signals.base import SignalKind, TrainingData
 from inrcli.train import StepInfo, TrainConfig, fit
 
 STARVED_SHARE = 0.1  # a --seconds run with fewer steps than this share of DEFAULT_STEPS is warned about
+DEFAULT_BITS = FLOAT_BITS
+"""Storage when --bits is not given."""
+SIZED_BITS = 8
+"""Storage when --bits is not given but a size is (--bpp, --max-bytes)."""
 
 
 @dataclass
@@ -49,8 +54,13 @@ class EncodeOptions:
     device: str = "cpu"
     dtype: str = "float32"
     """Storage precision of float weights in the file (``bits`` 32)."""
-    bits: int = FLOAT_BITS
-    """Quantised, entropy-coded weights of this many bits (2–16), or 32 for floats (``dtype``)."""
+    bits: int | None = None
+    """Quantised, entropy-coded weights of this many bits (2–16), or 32 for floats (``dtype``);
+    None for the default (:attr:`storage_bits`)."""
+    bpp: float | None = None
+    """Size target in bits per sample (pixel, audio sample, video voxel, …): sets ``params``."""
+    max_bytes: int | None = None
+    """Size target in bytes: sets ``params``."""
     sample_fraction: float | None = None
     """Share of the samples drawn per step; None for the kind's preset."""
     constant_lr: bool = False
@@ -79,17 +89,31 @@ class EncodeOptions:
         if self.dtype not in STORAGE_DTYPES:
             raise UsageError(f"--dtype must be one of {', '.join(STORAGE_DTYPES)}, got {self.dtype!r}")
         try:
-            check_bits(self.bits)
+            check_bits(self.storage_bits)
         except ValueError as exc:
             raise UsageError(f"--{exc}") from None
-        if self.bits != FLOAT_BITS and self.dtype != "float32":
-            raise UsageError("--dtype applies to float storage (--bits 32) only")
+        if self.storage_bits != FLOAT_BITS and self.dtype != "float32":
+            raise UsageError("--dtype float16 is float storage: give --bits 32 with it")
+        if self.params is not None and self.sized:
+            raise UsageError("--params and a size target (--bpp, --max-bytes) both set the parameter count")
         weight_bytes = (self.params or 0) * (2 if self.dtype == "float16" else 4)
         if weight_bytes > fileformat.MAX_FILE_BYTES:  # refused before a model of that size is built
             raise UsageError(f"--params {self.params:,} make a {weight_bytes / 2**30:.1f} GiB file; inr files hold "
                              f"at most {fileformat.MAX_FILE_BYTES / 2**30:.0f} GiB")
         if self.arch is not None:
             model_class(self.arch)
+
+    @property
+    def sized(self) -> bool:
+        """Whether a file size is asked for (``--bpp`` or ``--max-bytes``)."""
+        return self.bpp is not None or self.max_bytes is not None
+
+    @property
+    def storage_bits(self) -> int:
+        """Bits per stored weight: ``bits``, else 8 for a size target, else the default."""
+        if self.bits is not None:
+            return self.bits
+        return SIZED_BITS if self.sized and self.dtype == "float32" else DEFAULT_BITS
 
     def planned_steps(self) -> int | None:
         """The step budget: ``--steps``, none under ``--seconds`` alone, else ``DEFAULT_STEPS``."""
@@ -101,7 +125,7 @@ class EncodeOptions:
                            seconds=self.seconds, target_psnr=self.target_psnr, lr=self.lr or preset.lr,
                            seed=self.seed, device=self.device, psnr_peak=kind.network_peak,
                            loss=kind.loss(signal), min_lr_ratio=1.0 if self.constant_lr else 0.01,
-                           bits=None if self.bits == FLOAT_BITS else self.bits)
+                           bits=None if self.storage_bits == FLOAT_BITS else self.storage_bits)
 
     def fingerprint_settings(self) -> dict:
         """The settings that shape training (not where or how often it is checkpointed)."""
@@ -149,9 +173,13 @@ def build_model(signal: Signal, options: EncodeOptions) -> torch.nn.Module:
 
 
 def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo], None] | None = None) -> InrFile:
-    """Fit a new INR to ``signal``.  The returned file's training record holds the final score."""
+    """Fit a new INR to ``signal``.  The returned file's training record holds the final score;
+    with a size target (``bpp``, ``max_bytes``) the file fits it (see :mod:`inrcli.sizing`)."""
     options.check()
     kind = kind_of(signal)
+    target = sizing.target_bytes(options.bpp, options.max_bytes, math.prod(signal.shape))
+    if target is not None:
+        options = _sized(signal, options, target)
     kind_options, search = kind.search(signal, _given(options.kind_options),
                                        lambda chosen, share: _trial(signal, options, chosen, share))
     signal = kind.prepare(signal, kind_options)
@@ -181,24 +209,45 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
     record = fit(model, sampler, config, on_step=on_step, full_psnr=lambda: score(signal, inr)[kind.headline],
                  checkpoint=checkpoint)
     model.eval()
-    _store_precision(inr, options)
+    trained = {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
+    _store_precision(inr, options.storage_bits, options.dtype)
     inr.elapsed = record.seconds
     inr.training = _training_record(kind, signal, inr, record, sampler, fraction)
+    while target is not None and inr.coding is not None and inr.coding.bits > MIN_BITS \
+            and len(fileformat.to_bytes(inr)) > target:  # the estimate was short: fewer bits, same network
+        inr.model.load_state_dict(trained)
+        _store_precision(inr, inr.coding.bits - 1, options.dtype)
+        inr.training = _training_record(kind, signal, inr, record, sampler, fraction)
     if search:
         inr.training["search"] = search
     inr.model = model.cpu()
     return inr
 
 
-def _store_precision(inr: InrFile, options: EncodeOptions) -> None:
-    """Round the model's weights to what the file will hold (float16, or a quantisation grid), so
-    the quality reported is that of the file, not of the float32 weights trained."""
-    if options.bits != FLOAT_BITS:
+def _sized(signal: Signal, options: EncodeOptions, target: int) -> EncodeOptions:
+    """``options`` with the parameter budget whose file fits in ``target`` bytes: a first estimate,
+    then one from that network's own mix of tensor widths (small networks code dearer)."""
+    bits, samples = options.storage_bits, math.prod(signal.shape)
+    fixed = sum(np.asarray(array).nbytes for array in kind_of(signal).extra_tensors(signal).values())
+    sized = dataclasses.replace(options, bits=bits, bpp=None, max_bytes=None, params=sizing.params_for(
+        target, bits + (sizing.EXTRA_BITS if bits != FLOAT_BITS else 0), samples, fixed))
+    if bits != FLOAT_BITS:
+        with torch.device("meta"):  # shapes only
+            model = build_model(signal, sized)
+        bits_per_weight, histograms = sizing.coded_cost(model, bits)
+        sized.params = sizing.params_for(target, bits_per_weight, samples, fixed + histograms)
+    return sized
+
+
+def _store_precision(inr: InrFile, bits: int, dtype: str) -> None:
+    """Round the model's weights to what the file will hold (float16, or a quantisation grid of
+    ``bits``), so the quality reported is that of the file, not of the float32 weights trained."""
+    if bits != FLOAT_BITS:
         inr.coding = Coding.fit({name: t.detach().cpu().numpy() for name, t in inr.model.state_dict().items()},
-                                options.bits, first_layer_test(inr.model))
+                                bits, first_layer_test(inr.model))
         inr.coding.round_model(inr.model)
-    elif options.dtype != "float32":
-        inr.model.load_state_dict({name: t.to(getattr(torch, options.dtype)).float()
+    elif dtype != "float32":
+        inr.model.load_state_dict({name: t.to(getattr(torch, dtype)).float()
                                    for name, t in inr.model.state_dict().items()})
 
 

@@ -100,7 +100,9 @@ def encode(
     seed: Annotated[int, typer.Option(help="Random seed: same seed and flags, same weights.")] = 0,
     device: Device = "cpu",
     dtype: Annotated[str, typer.Option(help="Storage precision of float weights (--bits 32): float32 or float16.")] = "float32",
-    bits: Annotated[int, typer.Option(help="Bits per weight: 2–16 quantised and entropy-coded, 32 for floats.")] = 32,
+    bits: Annotated[Optional[int], typer.Option(help="Bits per weight: 2–16 quantised and entropy-coded, 32 for floats (the default; 8 with a size target).")] = None,
+    bpp: Annotated[Optional[float], typer.Option(help="Size target: bits per sample (pixel, audio sample, video voxel); sets the parameter count.")] = None,
+    max_bytes: Annotated[Optional[int], typer.Option(help="Size target: the file's bytes at most; sets the parameter count.")] = None,
     sample_fraction: Annotated[Optional[float], typer.Option(help="Share of each partition's samples drawn per step (default: images 1/16, video and audio 1/32).")] = None,
     global_width: Annotated[Optional[int], typer.Option(help="Width of lg-siren's global branch (default: images and audio 16, video and shapes 32).")] = None,
     constant_lr: Annotated[bool, typer.Option("--constant-lr", help="Keep the learning rate constant (no cosine decay), as the published recipes do.")] = False,
@@ -121,7 +123,7 @@ def encode(
     """Fit an INR to each signal and save it as .safetensors."""
     options = api.EncodeOptions(
         arch=arch, params=params, steps=steps, seconds=seconds, target_psnr=target_psnr, lr=lr, seed=seed,
-        device=device, dtype=dtype, bits=bits, sample_fraction=sample_fraction, constant_lr=constant_lr, checkpoint=checkpoint,
+        device=device, dtype=dtype, bits=bits, bpp=bpp, max_bytes=max_bytes, sample_fraction=sample_fraction, constant_lr=constant_lr, checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
         model_options={"partitions": None if partitions == "auto" else _parse_ints(partitions, "--partitions"),
                        "global_width": global_width},

@@ -144,8 +144,10 @@ def parse_metadata(text: str) -> tuple[int, dict[str, Grid]]:
     try:
         data = json.loads(text)
         bits, coder, rows = data["bits"], data["coder"], data["tensors"]
-        grids = {str(name): Grid(int(width), float(offset), float(step)) for name, width, offset, step in rows}
+        grids = {str(name): Grid.from_list([width, offset, step]) for name, width, offset, step in rows}
         widths = [width for _, width, _, _ in rows]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for row in rows for v in row[2:]):
+            raise TypeError
     except (ValueError, TypeError, KeyError):
         raise InrFileError("metadata 'inr.coding' is malformed") from None
     if not all(isinstance(b, int) and MIN_BITS <= b <= MAX_BITS for b in [bits, *widths]):
@@ -156,8 +158,7 @@ def parse_metadata(text: str) -> tuple[int, dict[str, Grid]]:
         raise InrFileError("metadata 'inr.coding' names a tensor twice")
     for grid in grids.values():
         if not (np.isfinite([grid.offset, grid.step]).all() and 0 < grid.step and abs(grid.offset) <= 1e4
-                and grid.step * (2 ** grid.bits - 1) <= 2e4 and np.float32(grid.offset) == grid.offset
-                and np.float32(grid.step) == grid.step):
+                and grid.step * (2 ** grid.bits - 1) <= 2e4):
             raise InrFileError("a coded tensor's grid is not finite float32 numbers within the weight limits")
     return bits, grids
 

@@ -74,7 +74,15 @@ class Grid:
         return self.dequantise(self.quantise(values))
 
     def to_list(self) -> list:
-        return [self.bits, self.offset, self.step]
+        """``[bits, offset, step]`` for JSON, each number with the fewest digits that give its
+        float32 back (a reader rounds to float32: ``np.float32``, ``Math.fround``)."""
+        return [self.bits, float(str(np.float32(self.offset))), float(str(np.float32(self.step)))]
+
+    @classmethod
+    def from_list(cls, row: list) -> Grid:
+        """The inverse of :meth:`to_list` (values checked by the caller)."""
+        bits, offset, step = row
+        return cls(int(bits), float(np.float32(offset)), float(np.float32(step)))
 
 
 def split_symbols(q: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray | None]:

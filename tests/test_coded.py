@@ -193,3 +193,34 @@ def test_a_grid_dequantises_the_same_in_float64_as_it_quantises():
     assert q.min() == 0 and q.max() == 255
     assert np.array_equal(grid.quantise(grid.dequantise(q)), q)
     assert np.abs(grid.dequantise(q) - values).max() <= grid.step * 0.5001
+
+
+@pytest.mark.parametrize("flags, limit", [(["--max-bytes", "5000"], 5000), (["--bpp", "80"], 80 * 20 * 24 // 8),
+                                          (["--max-bytes", "9000", "--bits", "32"], 9000)])
+def test_a_size_target_chooses_the_network_and_the_file_fits(runner, image_file: Path, tmp_path: Path, flags, limit):
+    out = tmp_path / "sized.safetensors"
+    result = invoke(runner, "encode", image_file, "-o", out, "--steps", "3", "--json", "-q", *flags)
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["bytes"] == out.stat().st_size <= limit
+    # 8 bits unless the estimate of what coding saves was too hopeful (3 steps leave weights near
+    # their uniform initialisation, which codes worst): then a bit less, never a larger file
+    assert summary["bits"] in ((32,) if "32" in flags else (7, 8))
+    assert summary["params"] > 0.5 * 8 * (limit - 3500) / summary["bits"]
+
+
+@pytest.mark.parametrize("flags", [["--max-bytes", "1000"], ["--bpp", "0"], ["--bpp", "2", "--max-bytes", "900"],
+                                   ["--bpp", "50", "--params", "3000"]])
+def test_impossible_or_conflicting_size_targets_are_usage_errors(runner, image_file: Path, tmp_path: Path, flags):
+    result = invoke(runner, "encode", image_file, "-o", tmp_path / "x.safetensors", "--steps", "2", *flags)
+    assert result.exit_code == 2 and result.stderr.startswith("inr: error: "), result.stderr
+
+
+def test_a_target_the_estimate_misses_is_met_with_fewer_bits(monkeypatch, tmp_path: Path):
+    """The estimate sizes the network; the file itself decides: too large, fewer bits."""
+    from inrcli import sizing
+
+    iio.imwrite(tmp_path / "i.png", synthetic_image(20, 24))
+    monkeypatch.setattr(sizing, "HEADER_BYTES", 0)  # an estimate that leaves no room for the header
+    inr = api.encode(read_signal(str(tmp_path / "i.png")), api.EncodeOptions(steps=2, max_bytes=7000))
+    assert inr.bits < 8 and len(fileformat.to_bytes(inr)) <= 7000

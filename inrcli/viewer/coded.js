@@ -107,7 +107,8 @@ export function decodeWeights(meta, coded) {
   const view = new DataView(prior.buffer, prior.byteOffset, prior.length);
   const out = {};
   let at = 0;
-  for (const [name, bits, offset, step] of rows) {  // each tensor's grid and histogram, in coding order
+  for (const [name, bits, offsetText, stepText] of rows) {  // each tensor's grid and histogram, in coding order
+    const offset = Math.fround(offsetText), step = Math.fround(stepText);  // float32 numbers in shortest form
     if (!(name in shapes)) throw new Error(`coded tensor ${name} is not the model's`);
     const levels = 1 << Math.min(bits, HIGH_BITS);
     if (2 * (at + levels) > prior.length) throw new Error("coded histograms do not fit the model");
