@@ -376,6 +376,9 @@ def _check_consistency(kind, config, signal: SignalDescription) -> None:
         raise InrFileError(f"a {kind.name} needs {dims} coordinate dimensions")
     if config.out_dim != signal.channels:
         raise InrFileError("model outputs do not match the signal's channels")
+    check_description = getattr(config, "check_description", None)
+    if check_description is not None:  # architectures that keep their own facts in the description (a set's names)
+        check_description(signal.info)
     partitioning = config.partitioning
     if partitioning is None:
         if signal.window != tuple((0, n) for n in signal.full_shape):
