@@ -115,7 +115,8 @@ def encode(
     as_kind: Annotated[Optional[str], typer.Option("--modality", help="Read the input as this kind of signal (e.g. graph for a PLY whose vertices carry values).")] = None,
     input_format: Annotated[Optional[str], typer.Option("--format", help="Input format when the name does not say (e.g. png for stdin).")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="With several inputs: files encoded at once, each in a process of its own.")] = 1,
-    code_dim: Annotated[Optional[int], typer.Option(help="Sets (several images -o set.safetensors): numbers per member's code (default 64).")] = None,
+    as_set: Annotated[bool, typer.Option("--set", help="Encode the inputs as one set (made anyway from several files, or a folder of named pictures, into one .safetensors).")] = False,
+    code_dim: Annotated[Optional[int], typer.Option(help="Sets: numbers per member's code (default 64).")] = None,
     conditioning: Annotated[str, typer.Option(help="Sets: latent (learned codes; interpolate, add members) or index (the index as input).")] = "latent",
     size: Annotated[Optional[str], typer.Option(help="Sets: resize every image to WxH.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="Compute threads per process (default: the usable cores that are idle, shared among --jobs; or INR_THREADS / OMP_NUM_THREADS).")] = None,
@@ -132,7 +133,7 @@ def encode(
                        "global_width": global_width},
         kind_options={"field": field, "k": k, "holdout": holdout, "laplacian": laplacian})
     options.check()
-    if cli_sets.wants_set(inputs, output):
+    if cli_sets.wants_set(inputs, output, as_set):
         set_options = importlib.import_module("inrcli.collection").SetOptions(code_dim, conditioning)
         return cli_sets.encode(inputs, output, options, set_options, size, err, force, quiet, as_json)
     if len(inputs) > 1 or (output is not None and Path(output).is_dir()):

@@ -30,11 +30,24 @@ def is_set(inr) -> bool:
     return is_membered(inr.model)
 
 
-def wants_set(inputs: list[str], output: str | None) -> bool:
-    """Several images (or a folder of them) into one named ``.safetensors`` file make a set; into a
-    directory, one file each."""
-    many = len(inputs) > 1 or (inputs[0] != STDIO and Path(inputs[0]).is_dir())
-    return many and output is not None and Path(output).suffix.lower() in SET_OUTPUTS and not Path(output).is_dir()
+def wants_set(inputs: list[str], output: str | None, forced: bool) -> bool:
+    """Whether an encode makes a set: ``--set``, or several files (or a folder of named, not
+    numbered, pictures) into one ``.safetensors`` file.  A folder of numbered frames (``0001.png``
+    …) stays a video, and several inputs into a directory stay one file each."""
+    into_one_file = output is not None and Path(output).suffix.lower() in SET_OUTPUTS and not Path(output).is_dir()
+    if forced:
+        if not into_one_file:
+            raise UsageError("--set writes one file: name it with -o SET.safetensors")
+        return True
+    if not into_one_file:
+        return False
+    return len(inputs) > 1 or (inputs[0] != STDIO and Path(inputs[0]).is_dir() and not _numbered(Path(inputs[0])))
+
+
+def _numbered(folder: Path) -> bool:
+    """Whether every file in ``folder`` is named by a number (the frames of a video)."""
+    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    return bool(files) and all(p.stem.isdigit() for p in files)
 
 
 def parse_size(size: str | None) -> tuple[int, int] | None:

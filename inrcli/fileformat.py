@@ -27,9 +27,10 @@ from inrcli.models import config_class, model_class
 if TYPE_CHECKING:  # torch is imported where weights are read or written: a header needs none
     import torch
 
-FORMAT_VERSION = (3, 0)  # (major, minor): a reader reads every minor of the majors it knows
-# A file is written as the oldest version that decodes it exactly: its kind's ``format_major``
-# (3 changed only graph files, so every other kind is still written as 2.0, byte for byte).
+FORMAT_VERSION = (4, 0)  # (major, minor): a reader reads every minor of the majors it knows
+# A file is written as the oldest version that decodes it exactly: the larger of its kind's and
+# its architecture's ``format_major`` (3 changed only graph files and 4 added sets, so every
+# other file is still written as 2.0, byte for byte).
 KEY_PREFIX = "inr."
 AUX_PREFIX = "aux."  # tensors a later minor version may add; readers of earlier minors ignore them
 V1_KEYS = {"kind": "modality", "arch": "arch", "dtype": "dtype", "model": "model", "signal": "signal",
@@ -122,7 +123,7 @@ def to_bytes(inr: InrFile) -> bytes:
     from inrcli.signals import signal_kind
 
     fields = {
-        "version": "%d.0" % signal_kind(inr.modality).format_major,
+        "version": "%d.0" % max(signal_kind(inr.modality).format_major, getattr(inr.model, "format_major", 0)),
         "kind": inr.modality,
         "arch": inr.model.name,
         "model": json.dumps(inr.model.config.to_dict()),

@@ -58,6 +58,9 @@ def test_a_folder_becomes_one_set_file_that_names_its_members(runner, set_file: 
     described = json.loads(invoke(runner, "info", set_file, "--json").stdout)
     assert described["signal_info"]["members"] == ["m0", "m1", "m2", "m3"]
     assert described["param_counts"]["codes"] == 32
+    header = set_file.read_bytes()
+    meta = json.loads(header[8:8 + int.from_bytes(header[:8], "little")])["__metadata__"]
+    assert meta["inr.version"] == "4.0" and meta["inr.arch"] == "set-siren"  # a 3.x reader refuses it by version
 
 
 def test_members_are_learned_apart(set_file: Path, tmp_path: Path):
@@ -194,6 +197,20 @@ def test_refusals_are_one_line(runner, set_file: Path, tmp_path: Path, image_fil
         assert result.exit_code != 0 and message in result.stderr, (args, result.stderr)
         assert result.stderr.startswith("inr: error: ") and result.stderr.count("\n") == 1, result.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_numbered_frames_stay_a_video_unless_set_is_asked(runner, tmp_path: Path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index in range(3):
+        iio.imwrite(folder / f"{index:04d}.png", synthetic_image(8, 10, seed=index))
+    video, members = tmp_path / "video.safetensors", tmp_path / "set.safetensors"
+    assert invoke(runner, "encode", folder, "-o", video, "--steps", "2", "--params", "8000", "-q").exit_code == 0
+    assert api.load(str(video)).modality == "video"
+    assert invoke(runner, "encode", folder, "-o", members, "--set", "--steps", "2", *TINY).exit_code == 0
+    assert collection.member_names(api.load(str(members))) == ["0000", "0001", "0002"]
+    refused = invoke(runner, "encode", folder, "-o", tmp_path, "--set", "--steps", "2", *TINY)
+    assert refused.exit_code != 0 and "--set writes one file" in refused.stderr
 
 
 def test_a_set_needs_one_kind(runner, tmp_path: Path):

@@ -50,6 +50,7 @@ class SetSiren(nn.Module, Membered):
     """Shared SIREN with a shift-modulating code per member: ``(B, n, in_dim) -> (B, n, out_dim)``."""
 
     name = "set-siren"
+    format_major = 4  # a new architecture, and member names in the signal description (docs/FORMAT.md)
     Config = SetSirenConfig
     options: frozenset[str] = frozenset({"code_dim", "conditioning", "members"})
 
