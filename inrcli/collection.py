@@ -87,7 +87,8 @@ def resized(signal: Signal, size: tuple[int, ...]) -> Signal:
     values = torch.from_numpy(np.ascontiguousarray(signal.values)).permute(2, 0, 1)[None]
     out = torch.nn.functional.interpolate(values, size=tuple(size), mode="bicubic", antialias=True,
                                           align_corners=False)
-    return Signal(signal.modality, out[0].permute(1, 2, 0).clamp(0, 1).numpy().copy(), dict(signal.info))
+    return Signal(signal.modality, out[0].permute(1, 2, 0).clamp(0, 1).numpy().copy(), dict(signal.info),
+                  {"resized_from": list(signal.shape)})
 
 
 class MemberSampler(Sampler):
@@ -158,6 +159,10 @@ def encode_set(names: list[str], images: list[Signal], options: api.EncodeOption
     inr.model = model.cpu().eval()
     inr.elapsed = record.seconds
     inr.training = {k: v for k, v in record.to_dict().items() if k != "seconds"} | _scores_record(inr, images)
+    resized = {name: image.attachments["resized_from"] for name, image in zip(names, images)
+               if "resized_from" in image.attachments}
+    if resized:  # --size: the file says which members were resampled, and from what
+        inr.training["resized"] = {"to": list(shape), "from": resized}
     return inr
 
 

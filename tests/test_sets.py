@@ -179,7 +179,8 @@ def test_size_resizes_every_member(runner, tmp_path: Path):
     assert refused.exit_code != 0 and "--size" in refused.stderr and not out.exists()
     resized = invoke(runner, "encode", folder, "-o", out, "--steps", "5", "--size", "10x8", *TINY)
     assert resized.exit_code == 0, resized.stderr
-    assert api.load(str(out)).signal.shape == (8, 10)
+    stored = api.load(str(out))
+    assert stored.signal.shape == (8, 10) and stored.training["resized"] == {"to": [8, 10], "from": {"b": [16, 20]}}
 
 
 def test_refusals_are_one_line(runner, set_file: Path, tmp_path: Path, image_file: Path, encoded_tiny: Path):
