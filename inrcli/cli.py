@@ -20,7 +20,7 @@ from inrcli.errors import Terminated, UsageError
 from inrcli.outcome import OneLineUsageErrors, fail, guarded
 from inrcli.files import STDIO, check_target
 from inrcli.render import (DecodeProgress, EncodeProgress, FilesProgress, emit_json, encode_line, extend_line,
-                           param_text, training_text)
+                           info_text)
 from inrcli.threads import apply_threads, choose_threads
 from inrcli import cli_sets
 
@@ -417,20 +417,4 @@ def info(
     if as_json:
         emit_json(data)
         return
-    kind = signals.signal_kind(data["modality"])
-    channels = data["channels"]
-    lines = [f"file        {model} ({data['file_bytes']:,} bytes, weights {data['dtype']})",
-             f"modality    {data['modality']}, {kind.size_text(tuple(data['shape']))} × {channels} "
-             f"channel{'s' if channels != 1 else ''}{kind.rate_text(data['signal_info'])}",
-             f"arch        {data['arch']}"]
-    if data["partitions"] is not None:
-        kept = ",".join(f"{lo}:{hi}" for lo, hi in data["kept"])
-        lines.append(f"partitions  {'×'.join(map(str, data['partitions']))} grid, kept {kept}"
-                     + (" (cropped)" if data["cropped"] else ""))
-    lines.append(f"params      {param_text(data['param_counts'])}")
-    if "members" in data["signal_info"]:
-        names = data["signal_info"]["members"]
-        lines.append(f"members     {len(names)}: {', '.join(names[:8])}{', …' if len(names) > 8 else ''}")
-    if data["training"]:
-        lines.append(f"training    {training_text(data['training'], kind)}")
-    print("\n".join(lines))
+    print(info_text(model, data, signals.signal_kind(data["modality"])))
