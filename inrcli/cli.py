@@ -340,7 +340,7 @@ def add(
     output: Annotated[str, typer.Option("-o", "--output", help="The grown set (a new file; the input is never overwritten).")],
     steps: Annotated[Optional[int], typer.Option(help=f"Training steps of the new codes (default {DEFAULT_STEPS} unless --seconds is given).")] = None,
     seconds: Seconds = None,
-    lr: KindLr = None,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate of the codes (default 0.1).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the sampling.")] = 0,
     size: Annotated[Optional[str], typer.Option(help="Resize the new images to WxH (default: the set's size).")] = None,
     device: Device = "cpu",
