@@ -7,7 +7,8 @@ architecture, so the document and the code are kept in agreement.
 writes the decode at the stored resolution as the values a writer would store: integer pixels at
 the file's bit depth for images and video, float samples for audio, the field grid for shapes
 (occupancy probability or signed distance), values in the volume's sample type, and per-vertex
-values on the stored mesh for graphs.
+values on the stored mesh for graphs.  A set (``set-siren``) decodes to every member, stacked
+along a new first axis in code order.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ def read(path: str) -> tuple[dict, dict]:
     with safe_open(path, framework="numpy") as handle:
         stored = dict(handle.metadata())
         tensors = {name: handle.get_tensor(name) for name in handle.keys() if not name.startswith("aux.")}
-    if "inr.version" in stored:  # versions 2.x and 3.x: namespaced keys (3 changed graphs only)
-        assert stored["inr.version"].split(".")[0] in ("2", "3"), "a newer major version"
+    if "inr.version" in stored:  # versions 2.x–4.x: namespaced keys (3 changed graphs, 4 added sets)
+        assert stored["inr.version"].split(".")[0] in ("2", "3", "4"), "a newer major version"
         meta = {key[4:]: value for key, value in stored.items() if key.startswith("inr.")}
     else:  # version 1: bare keys, the kind under "modality"
         assert stored.get("format") == "inr" and stored.get("version") == "1", "not an inr file"
@@ -47,6 +48,18 @@ def siren(t: dict, config: dict, x: np.ndarray) -> np.ndarray:
     for k in range(config["hidden_layers"] + 1):
         x = sine(x, t[f"body.{k}.linear.weight"], t[f"body.{k}.linear.bias"],
                  config["first_w0"] if k == 0 else config["w0"])
+    return x @ t["head.weight"].T + t["head.bias"]
+
+
+def set_siren(t: dict, config: dict, x: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """A set's network for the member with ``code (z,)``: ``(n, in) → (n, out)``.  The code's
+    shifts, ``modulation.weight`` (J·w, z) times the code, join the first J sine layers."""
+    width = config["width"]
+    shift = t["modulation.weight"] @ code
+    layers = [("first", config["first_w0"])] + [(f"hidden.{k}", config["w0"]) for k in range(config["hidden_layers"])]
+    for k, (name, w0) in enumerate(layers):
+        b = t[f"{name}.bias"] + (shift[k * width:(k + 1) * width] if (k + 1) * width <= len(shift) else 0)
+        x = sine(x, t[f"{name}.weight"], b, w0)
     return x @ t["head.weight"].T + t["head.bias"]
 
 
@@ -88,7 +101,8 @@ def blend(axis: np.ndarray, edges: list[int], kept: list[int], origin: int, span
 
 
 def decode_grid(meta: dict, t: dict, shape: tuple[int, ...]) -> np.ndarray:
-    """The network's output on ``shape`` sample centres over the file's window: ``(*shape, C)`` float32."""
+    """The network's output on ``shape`` sample centres over the file's window: ``(*shape, C)``
+    float32; ``(M, *shape, C)`` for a set of ``M`` members."""
     config, signal = meta["model"], meta["signal"]
     part = config.get("partitioning", {})
     origin = part.get("origin", [0] * len(shape))  # a file grown by inr extend keeps its first frame
@@ -97,6 +111,8 @@ def decode_grid(meta: dict, t: dict, shape: tuple[int, ...]) -> np.ndarray:
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes)).astype(np.float32)
     if meta["arch"] == "siren":
         return siren(t, config, grid).reshape(*shape, -1)
+    if meta["arch"] == "set-siren":
+        return np.stack([set_siren(t, config, grid, code).reshape(*shape, -1) for code in t["codes"]])
     per_axis = [blend(a, e, k, o, s) for a, e, k, o, s in zip(axes, part["edges"], part["kept"], origin, span)]
     kept_grid = [hi - lo for lo, hi in part["kept"]]
     out = np.zeros((len(grid), config["out_dim"]), np.float32)

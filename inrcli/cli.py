@@ -19,9 +19,10 @@ from inrcli import DEFAULT_STEPS, __version__
 from inrcli.errors import Terminated, UsageError
 from inrcli.outcome import OneLineUsageErrors, fail, guarded
 from inrcli.files import STDIO, check_target
-from inrcli.render import (DecodeProgress, EncodeProgress, FilesProgress, emit_json, encode_line, extend_line, file_text,
-                           param_text, training_text)
+from inrcli.render import (DecodeProgress, EncodeProgress, FilesProgress, emit_json, encode_line, extend_line,
+                           info_text)
 from inrcli.threads import apply_threads, choose_threads
+from inrcli import cli_sets
 
 class _Lazy:
     """A module imported on first use, so that ``--version`` and ``--help`` start without torch."""
@@ -48,6 +49,8 @@ Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existin
 Json = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
 Device = Annotated[str, typer.Option(help="cpu, cuda, cuda:N or mps.")]
+Seconds = Annotated[Optional[float], typer.Option(help="Wall-clock training budget in seconds.")]
+KindLr = Annotated[Optional[float], typer.Option(help="Peak learning rate (default: the kind's).")]
 
 
 def _version(value: bool) -> None:
@@ -115,6 +118,10 @@ def encode(
     as_kind: Annotated[Optional[str], typer.Option("--modality", help="Read the input as this kind of signal (e.g. graph for a PLY whose vertices carry values).")] = None,
     input_format: Annotated[Optional[str], typer.Option("--format", help="Input format when the name does not say (e.g. png for stdin).")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="With several inputs: files encoded at once, each in a process of its own.")] = 1,
+    as_set: Annotated[bool, typer.Option("--set", help="Encode the inputs as one set (made anyway from several files, or a folder of named pictures, into one .safetensors).")] = False,
+    code_dim: Annotated[Optional[int], typer.Option(help="Sets: numbers per member's code (default 64).")] = None,
+    conditioning: Annotated[str, typer.Option(help="Sets: latent (learned codes; interpolate, add members) or index (the index as input).")] = "latent",
+    size: Annotated[Optional[str], typer.Option(help="Sets: resize every image to WxH.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="Compute threads per process (default: the usable cores that are idle, shared among --jobs; or INR_THREADS / OMP_NUM_THREADS).")] = None,
     force: Force = False,
     quiet: Quiet = False,
@@ -129,6 +136,9 @@ def encode(
                        "global_width": global_width},
         kind_options={"field": field, "k": k, "holdout": holdout, "laplacian": laplacian})
     options.check()
+    if cli_sets.wants_set(inputs, output, as_set):
+        set_options = importlib.import_module("inrcli.collection").SetOptions(code_dim, conditioning)
+        return cli_sets.encode(inputs, output, options, set_options, size, err, force, quiet, as_json)
     if len(inputs) > 1 or (output is not None and Path(output).is_dir()):
         return _encode_many(inputs, output, options, jobs, threads, (input_format, as_kind), force, quiet, as_json)
     input = inputs[0]
@@ -209,6 +219,11 @@ def decode(
     at_time: Annotated[Optional[float], typer.Option("--time", help="Graphs over time: decode at this time.")] = None,
     times: Annotated[Optional[str], typer.Option(help="Graphs over time: START:STOP:COUNT times, e.g. 0:1:100 (to one .npz, or frames/%03d.npz).")] = None,
     keep_specks: Annotated[bool, typer.Option("--keep-specks", help="Shapes: keep surface pieces smaller than 1% of the largest (dropped by default).")] = False,
+    member: Annotated[Optional[str], typer.Option(help="Sets: the member to decode, by name or index.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Sets: every member, to a pattern such as out/%03d.png.")] = False,
+    between: Annotated[Optional[tuple[str, str]], typer.Option(help="Sets: decode between two members' codes (with --at or --steps).")] = None,
+    at: Annotated[Optional[float], typer.Option(help="Sets: where between the two (0 = first, 1 = second; default 0.5).")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Sets: this many pictures from the first member to the second (a pattern, .gif or .mp4).")] = None,
     out_format: Annotated[Optional[str], typer.Option("--format", help="Output format when -o has no extension (png, jpg, wav, mp4…).")] = None,
     bit_depth: Annotated[Optional[int], typer.Option(help="Bits per channel: 8 or 16 (PNG/TIFF).")] = None,
     quality: Annotated[Optional[int], typer.Option(help="JPEG quality 1-100 (default 95); video quality 0-10 (default 8).")] = None,
@@ -221,6 +236,12 @@ def decode(
     write_options = {"bit_depth": bit_depth, "quality": quality, "keep_specks": keep_specks}
     signals.check_write_options(write_options)
     inr = api.load(model)
+    choice = {"member": member, "all": every, "between": between, "at": at, "steps": steps, "fps": fps}
+    if cli_sets.is_set(inr):
+        plan_options = {"scale": scale, "size": size}
+        return cli_sets.decode(inr, model, output, choice, plan_options, out_format, write_options, err, force, quiet,
+                               as_json)
+    cli_sets.refuse_set_flags(choice)
     output = output or _default_output(model, (out_format or api.kind_of(inr).default_output).lower().lstrip("."))
     _check_json_stdout(output, as_json)
     signals.output_format(inr.modality, output, out_format)  # refuse before decoding
@@ -245,7 +266,8 @@ def decode(
 @command
 def crop(
     model: Annotated[str, typer.Argument(help="lg-siren INR file, or - for stdin.")],
-    region: Annotated[str, typer.Option(help="Partitions to keep, R0:R1,C0:C1 (half-open, grid indices of the original).")],
+    region: Annotated[Optional[str], typer.Option(help="Partitions to keep, R0:R1,C0:C1 (half-open, grid indices of the original).")] = None,
+    members: Annotated[Optional[str], typer.Option(help="Sets: members to keep, names or indices separated by ','.")] = None,
     output: Annotated[Optional[str], typer.Option("-o", "--output", help="Output file (default: MODEL_crop.safetensors; - for stdout).")] = None,
     force: Force = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary.")] = False,
@@ -256,6 +278,10 @@ def crop(
     _check_json_stdout(output, as_json)
     check_target(output, force, (model,))
     inr = api.load(model)
+    if cli_sets.is_set(inr) != (members is not None) or (members is None) == (region is None):
+        raise UsageError("a set is cropped with --members, any other file with --region")
+    if members is not None:
+        return cli_sets.crop(inr, model, output, members, err, force, quiet, as_json)
     cropped = api.crop(inr, region)
     size = fileformat.save_to(cropped, output, force, (model,))
     described = api.describe(cropped)
@@ -276,8 +302,8 @@ def extend(
     at: Annotated[str, typer.Option(help="Where the encoded signal sits in SIGNAL, in samples per axis: R,C for images, one offset for audio, F,R,C for video and volumes.")],
     output: Annotated[Optional[str], typer.Option("-o", "--output", help="Output file (default: MODEL_extended.safetensors).")] = None,
     steps: Annotated[Optional[int], typer.Option(help=f"Training steps of the new partitions (default {DEFAULT_STEPS} unless --seconds is given).")] = None,
-    seconds: Annotated[Optional[float], typer.Option(help="Wall-clock training budget in seconds.")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (default: the kind's).")] = None,
+    seconds: Seconds = None,
+    lr: KindLr = None,
     seed: Annotated[int, typer.Option(help="Random seed of the new partitions' initialisation and sampling.")] = 0,
     sample_fraction: Annotated[Optional[float], typer.Option(help="Share of each new partition's samples drawn per step.")] = None,
     device: Device = "cpu",
@@ -309,6 +335,28 @@ def extend(
         err.print(extend_line(summary), markup=False)
 
 
+@app.command()
+@command
+def add(
+    model: Annotated[str, typer.Argument(help="Set file (inr encode DIR/ -o set.safetensors).")],
+    inputs: Annotated[list[str], typer.Argument(metavar="IMAGE...", help="Images to add (or folders of them).")],
+    output: Annotated[str, typer.Option("-o", "--output", help="The grown set (a new file; the input is never overwritten).")],
+    steps: Annotated[Optional[int], typer.Option(help=f"Training steps of the new codes (default {DEFAULT_STEPS} unless --seconds is given).")] = None,
+    seconds: Seconds = None,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate of the codes (default 0.1).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the sampling.")] = 0,
+    size: Annotated[Optional[str], typer.Option(help="Resize the new images to WxH (default: the set's size).")] = None,
+    device: Device = "cpu",
+    force: Force = False,
+    quiet: Quiet = False,
+    as_json: Json = False,
+) -> None:
+    """Add images to a set: fit only their codes against the frozen shared network."""
+    _check_json_stdout(output, as_json)
+    options = api.EncodeOptions(steps=steps, seconds=seconds, lr=lr, seed=seed, device=device)
+    cli_sets.add(model, inputs, output, options, size, err, force, quiet, as_json)
+
+
 @app.command("eval")
 @command
 def evaluate(
@@ -319,8 +367,10 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
 ) -> None:
     """Compare a candidate with a reference: PSNR and SSIM for images, the kind's own scores for others."""
-    ref = signals.read_signal(reference)
     inr = api.load(candidate) if api.is_inr_file(candidate) else None
+    if inr is not None and cli_sets.is_set(inr):
+        return cli_sets.evaluate(reference, inr, as_json, err)
+    ref = signals.read_signal(reference)
     if error_map is not None:
         check_target(error_map, force, (reference, candidate))
     comparison = api.compare(ref, inr if inr is not None else signals.read_signal(candidate))
@@ -370,17 +420,4 @@ def info(
     if as_json:
         emit_json(data)
         return
-    kind = signals.signal_kind(data["modality"])
-    channels = data["channels"]
-    lines = [f"file        {model} ({file_text(data)})",
-             f"modality    {data['modality']}, {kind.size_text(tuple(data['shape']))} × {channels} "
-             f"channel{'s' if channels != 1 else ''}{kind.rate_text(data['signal_info'])}",
-             f"arch        {data['arch']}"]
-    if data["partitions"] is not None:
-        kept = ",".join(f"{lo}:{hi}" for lo, hi in data["kept"])
-        lines.append(f"partitions  {'×'.join(map(str, data['partitions']))} grid, kept {kept}"
-                     + (" (cropped)" if data["cropped"] else ""))
-    lines.append(f"params      {param_text(data['param_counts'])}")
-    if data["training"]:
-        lines.append(f"training    {training_text(data['training'], kind)}")
-    print("\n".join(lines))
+    print(info_text(model, data, signals.signal_kind(data["modality"])))

@@ -29,9 +29,10 @@ if TYPE_CHECKING:  # torch is imported where weights are read or written: a head
     import torch
 
 FORMAT_VERSION = (4, 0)  # (major, minor): a reader reads every minor of the majors it knows
-# A file is written as the oldest version that decodes it exactly: its kind's ``format_major``
-# (3 changed only graph files, so every other kind is still written as 2.0, byte for byte), or
-# 4.0 for quantised, entropy-coded weights (``inr.coding``; float files never change).
+# A file is written as the oldest version that decodes it exactly: the largest of its kind's and
+# its architecture's ``format_major``, and 4 for quantised, entropy-coded weights (``inr.coding``).
+# 3 changed only graph files and 4 added coded weights and sets, so every other file is still
+# written as 2.0, byte for byte.
 CODED_MAJOR = 4
 KEY_PREFIX = "inr."
 AUX_PREFIX = "aux."  # tensors a later minor version may add; readers of earlier minors ignore them
@@ -131,7 +132,8 @@ def to_bytes(inr: InrFile) -> bytes:
     from inrcli.signals import signal_kind
 
     fields = {
-        "version": "%d.0" % (CODED_MAJOR if inr.coding else signal_kind(inr.modality).format_major),
+        "version": "%d.0" % max(CODED_MAJOR if inr.coding else 0, signal_kind(inr.modality).format_major,
+                                getattr(inr.model, "format_major", 0)),
         "kind": inr.modality,
         "arch": inr.model.name,
         "model": json.dumps(inr.model.config.to_dict()),
@@ -441,6 +443,9 @@ def _check_consistency(kind, config, signal: SignalDescription) -> None:
         raise InrFileError(f"a {kind.name} needs {dims} coordinate dimensions")
     if config.out_dim != signal.channels:
         raise InrFileError("model outputs do not match the signal's channels")
+    check_description = getattr(config, "check_description", None)
+    if check_description is not None:  # architectures that keep their own facts in the description (a set's names)
+        check_description(signal.info)
     partitioning = config.partitioning
     if partitioning is None:
         if signal.window != tuple((0, n) for n in signal.full_shape):

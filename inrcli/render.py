@@ -6,8 +6,10 @@ import json
 import sys
 import time
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rich is imported by the bars themselves: `inr info` prints without it
+    from rich.console import Console
 
 
 PLAIN_EVERY = 5.0  # seconds between progress lines when stderr is not a terminal (CI logs, 2> log)
@@ -23,6 +25,8 @@ class EncodeProgress:
         self.enabled = enabled
         self.console = console
         self.plain = not console.is_terminal
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         self.progress = Progress(TextColumn("encoding"), BarColumn(), TextColumn("step {task.fields[step]}"),
                                  TextColumn("{task.fields[psnr]}"), TimeElapsedColumn(),
                                  TextColumn("left {task.fields[left]}"), console=console, transient=False)
@@ -88,6 +92,8 @@ class FilesProgress:
 
     def __init__(self, console: Console, total: int, enabled: bool):
         self.enabled = enabled
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         self.progress = Progress(TextColumn("files"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                                  TimeElapsedColumn(), console=console)
         self.task = None
@@ -113,6 +119,8 @@ class DecodeProgress:
 
     def __init__(self, console: Console, enabled: bool):
         self.enabled = enabled
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         self.progress = Progress(TextColumn("decoding"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                                  TimeElapsedColumn(), console=console)
         self.task = None
@@ -160,6 +168,27 @@ def training_text(record: dict, kind) -> str:
     took = f" in {record['seconds']} s" if "seconds" in record else ""  # files before 0.2 stored the time
     return (f"{record.get('steps')} steps{took}, {quality}, stopped by {record.get('stopped_by')}, "
             f"seed {record.get('seed')}")
+
+
+def info_text(model: str, data: dict, kind) -> str:
+    """What ``inr info`` prints: ``data`` is :func:`inrcli.fileformat.describe_source`'s, ``kind``
+    the file's signal kind."""
+    channels = data["channels"]
+    lines = [f"file        {model} ({data['file_bytes']:,} bytes, weights {data['dtype']})",
+             f"modality    {data['modality']}, {kind.size_text(tuple(data['shape']))} × {channels} "
+             f"channel{'s' if channels != 1 else ''}{kind.rate_text(data['signal_info'])}",
+             f"arch        {data['arch']}"]
+    if data["partitions"] is not None:
+        kept = ",".join(f"{lo}:{hi}" for lo, hi in data["kept"])
+        lines.append(f"partitions  {'×'.join(map(str, data['partitions']))} grid, kept {kept}"
+                     + (" (cropped)" if data["cropped"] else ""))
+    lines.append(f"params      {param_text(data['param_counts'])}")
+    if "members" in data["signal_info"]:
+        names = data["signal_info"]["members"]
+        lines.append(f"members     {len(names)}: {', '.join(names[:8])}{', …' if len(names) > 8 else ''}")
+    if data["training"]:
+        lines.append(f"training    {training_text(data['training'], kind)}")
+    return "\n".join(lines)
 
 
 def encode_line(summary: dict, kind) -> str:

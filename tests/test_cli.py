@@ -178,6 +178,27 @@ def test_version_help_and_info_start_without_torch(encoded_tiny: Path):
         assert done.returncode == 0, (args, done.stderr.decode()[-500:])
 
 
+def test_info_skips_the_command_framework_and_says_the_same(runner, encoded_tiny: Path):
+    """``inr info FILE [--json]`` takes a short path without typer or rich (most of a start-up's
+    imports) and prints what the command prints; anything else goes the usual way."""
+    import subprocess
+    import sys
+
+    for args in (["info", str(encoded_tiny)], ["info", "--json", str(encoded_tiny)]):
+        probe = ("import sys, runpy; sys.argv = ['inr', *sys.argv[1:]]\n"
+                 "runpy.run_module('inrcli', run_name='__main__')\n"
+                 "assert not {'typer', 'rich', 'imageio'} & set(sys.modules), 'a framework was imported'\n")
+        done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, (args, done.stderr[-500:])
+        assert done.stdout == invoke(runner, *args).stdout
+    damaged = encoded_tiny.parent / "damaged.safetensors"
+    damaged.write_bytes(encoded_tiny.read_bytes()[:100])
+    done = subprocess.run([sys.executable, "-m", "inrcli", "info", str(damaged)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1 and done.stderr.startswith("inr: error: ") and done.stderr.count("\n") == 1
+    assert done.stderr == invoke(runner, "info", damaged).stderr
+
+
 def test_decode_without_output_names_the_file_by_format(runner, encoded_tiny: Path):
     """``--format`` alone picks the ending of the default output name (it wrote .npy bytes into a .ply)."""
     result = invoke(runner, "decode", encoded_tiny, "--format", "jpg", "-q")

@@ -28,6 +28,14 @@ def _encode(signal, **options):
     return fileformat.to_bytes(api.encode(signal, api.EncodeOptions(steps=2, **options)))
 
 
+def _encode_set(members) -> bytes:
+    from inrcli import collection
+
+    inr = collection.encode_set(["a", "b", "c"], members, api.EncodeOptions(steps=2, params=600),
+                                collection.SetOptions(code_dim=4))
+    return fileformat.to_bytes(inr)
+
+
 @functools.cache
 def valid_files() -> dict[str, bytes]:
     """One small valid file per modality (and a siren one), made once per test run."""
@@ -68,6 +76,7 @@ def valid_files() -> dict[str, bytes]:
             "volume-q8": _encode(read_signal(str(folder / "v.npy")), model_options={"partitions": (2, 1, 2)},
                                  params=3000, bits=8),
             "graph-q6": _encode(read_signal(str(folder / "g.npz")), kind_options={"k": 4}, params=500, bits=6),
+            "set": _encode_set([read_signal(str(frames / f"{k}.png")) for k in range(3)]),
         }
     finally:
         shape.RESOLUTION, shape.POOL_POINTS = saved
@@ -91,7 +100,7 @@ mutation = st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_valu
 
 
 @pytest.mark.parametrize("kind", ["image", "image-siren", "audio", "video", "shape", "graph", "image-q8", "siren-q12",
-                                  "graph-q6"])
+                                  "graph-q6", "set"])
 @settings(max_examples=MAX_EXAMPLES, deadline=None)
 @given(data=st.data())
 def test_mutated_files_fail_cleanly_or_decode(kind, data):

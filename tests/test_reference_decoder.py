@@ -156,3 +156,17 @@ def test_graphs_agree_on_their_own_mesh(runner, inputs: Path, tmp_path: Path, so
         theirs = data["target"]
     ours = _reference().decode(str(model))
     assert np.abs(ours.reshape(theirs.shape) - theirs).max() <= 1e-4
+
+
+@pytest.mark.parametrize("conditioning", ["latent", "index"])
+def test_sets_agree_member_by_member(runner, inputs: Path, tmp_path: Path, conditioning: str):
+    code = ["--code-dim", "4"] if conditioning == "latent" else []  # the index's own digits otherwise
+    model = _encode(runner, inputs / "frames", tmp_path / "set.safetensors", "--set", "--params", "3000", *code,
+                    "--conditioning", conditioning)
+    (tmp_path / "all").mkdir()
+    assert invoke(runner, "decode", model, "--all", "-o", tmp_path / "all" / "%d.png", "-q").exit_code == 0
+    ours = _reference().decode(str(model))
+    assert ours.shape == (4, 12, 14, 3)
+    for member in range(4):
+        theirs = iio.imread(tmp_path / "all" / f"{member}.png")
+        assert np.abs(ours[member].astype(np.int64) - theirs).max() <= 1

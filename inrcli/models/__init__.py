@@ -11,11 +11,14 @@ from __future__ import annotations
 import importlib
 
 from inrcli.errors import InrFileError, UsageError
-from inrcli.models.base import ModelHints, Partitioned, first_layer_test, local_tensor_test, partitioning_of
-from inrcli.models.config import LocalGlobalConfig, SirenConfig
+from inrcli.models.base import (Membered, ModelHints, Partitioned, first_layer_test, is_membered, local_tensor_test,
+                                partitioning_of)
+from inrcli.models.config import LocalGlobalConfig, SetSirenConfig, SirenConfig
 
-MODELS = {"lg-siren": "inrcli.models.local_global:LocalGlobalSiren", "siren": "inrcli.models.siren:Siren"}
-CONFIGS = {"lg-siren": LocalGlobalConfig, "siren": SirenConfig}
+MODELS = {"lg-siren": "inrcli.models.local_global:LocalGlobalSiren", "siren": "inrcli.models.siren:Siren",
+          "set-siren": "inrcli.models.set_siren:SetSiren"}
+CONFIGS = {"lg-siren": LocalGlobalConfig, "siren": SirenConfig, "set-siren": SetSirenConfig}
+SET_ARCH = "set-siren"  # the architecture of ``inr encode A B … -o set.safetensors``
 
 
 def _known(name: str, from_file: bool) -> None:
@@ -42,6 +45,5 @@ def is_croppable(cls) -> bool:
     return isinstance(cls, Partitioned) or (isinstance(cls, type) and issubclass(cls, Partitioned))
 
 
-__all__ = ["CONFIGS", "MODELS", "ModelHints", "Partitioned", "config_class", "first_layer_test", "is_croppable",
-           "local_tensor_test", "model_class",
-           "partitioning_of"]
+__all__ = ["CONFIGS", "MODELS", "SET_ARCH", "Membered", "ModelHints", "Partitioned", "config_class", "first_layer_test",
+           "is_croppable", "is_membered", "local_tensor_test", "model_class", "partitioning_of"]

@@ -64,6 +64,24 @@ class Partitioned:
         raise NotImplementedError
 
 
+class Membered:
+    """Capability of an architecture that holds many signals, one code per member (a set).
+
+    ``codes`` is a ``(members, code_dim)`` parameter; ``forward(coords (B, n, d), slots)`` uses
+    code ``slots[b]`` for row ``b`` (code ``b`` without slots)."""
+
+    codes: object
+
+    def with_codes(self, codes):
+        """A model sharing this one's network (the same parameters) with ``codes (M, code_dim)``."""
+        raise NotImplementedError
+
+
+def is_membered(model) -> bool:
+    """Whether ``model`` is a set of signals with a code each."""
+    return isinstance(model, Membered)
+
+
 def partitioning_of(model) -> Partitioning | None:
     """The partition grid of a partitioned model, None for any other."""
     return model.partitioning if isinstance(model, Partitioned) else None

@@ -14,7 +14,7 @@ from inrcli.models.base import mlp_param_count
 
 # Bounds that keep a hostile file from asking for an absurd allocation.
 LIMITS = {"in_dim": (1, 1024), "out_dim": (1, 64), "width": (1, 4096), "local_width": (1, 4096),
-          "global_width": (1, 4096), "hidden_layers": (0, 32)}
+          "global_width": (1, 4096), "hidden_layers": (0, 32), "members": (1, 1 << 20), "code_dim": (1, 4096)}
 
 
 def checked_config(cls, data: object, **converters):
@@ -135,3 +135,73 @@ class LocalGlobalConfig:
         merge = (w + g) * w + w
         return {"per_partition": per_partition, "local": local, "global": glob, "merge": merge,
                 "total": local + glob + merge}
+
+
+@dataclass(frozen=True)
+class SetSirenConfig:
+    """Everything that rebuilds a set network (:mod:`inrcli.models.set_siren`).  Stored in the file."""
+
+    in_dim: int
+    """Coordinate dimensions (2 for images)."""
+    out_dim: int
+    """Signal channels."""
+    width: int
+    """Hidden features per layer of the shared network."""
+    members: int
+    """Signals in the set: rows of the code table."""
+    code_dim: int
+    """Numbers per member's code."""
+    conditioning: str
+    """``latent`` (learned codes shifting every sine layer) or ``index`` (binary digits of the
+    member's index, fixed, as extra inputs of the first layer)."""
+    hidden_layers: int = 3
+    """Hidden sine layers after the first."""
+    w0: float = 30.0
+    """Frequency factor ω0 of the hidden layers."""
+    first_w0: float = 30.0
+    """Frequency factor of the first layer."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SetSirenConfig:
+        config = checked_config(cls, data, conditioning=_conditioning)
+        if config.conditioning == "index" and config.code_dim > 62:
+            raise InrFileError("an index code has at most 62 binary digits")
+        return config
+
+    @property
+    def modulated_layers(self) -> int:
+        return 1 + self.hidden_layers if self.conditioning == "latent" else 1
+
+    def check_description(self, info: dict) -> None:
+        """The signal description names every member once: ``info["members"]``, one distinct,
+        non-empty name (at most 255 characters, no path separators) per code."""
+        names = info.get("members")
+        if not isinstance(names, list) or len(names) != self.members:
+            raise InrFileError(f"a set of {self.members} members needs as many names in its signal description")
+        for name in names:
+            if not isinstance(name, str) or not 0 < len(name) <= 255 or "/" in name or "\\" in name:
+                raise InrFileError(f"member name {str(name)[:40]!r} is not a plain name of 1-255 characters")
+        if len(set(names)) != len(names):
+            raise InrFileError("member names repeat")
+
+    def param_count(self) -> dict[str, int]:
+        """Parameter counts: ``shared`` network, ``modulation`` (code → shifts), ``codes``, ``per_member``, ``total``."""
+        shared = mlp_param_count(self.in_dim, self.width, self.hidden_layers, self.out_dim)
+        modulation = self.code_dim * self.width * self.modulated_layers
+        codes = self.members * self.code_dim
+        return {"shared": shared, "modulation": modulation, "codes": codes, "per_member": self.code_dim,
+                "total": shared + modulation + codes}
+
+    @property
+    def partitioning(self) -> None:
+        """A set network has no partitions (a crop keeps members instead)."""
+        return None
+
+
+def _conditioning(raw: object) -> str:
+    if raw not in ("latent", "index"):
+        raise InrFileError(f"model config 'conditioning' must be latent or index, got {raw!r}")
+    return raw

@@ -172,6 +172,11 @@ def write_signal(signal: Signal, path: Path, ext: str, options: dict) -> None:
     writer_for(signal.modality, ext).write(signal, path, ext, options)
 
 
+def sequence_kind(kind_name: str) -> str | None:
+    """The kind whose frames are signals of ``kind_name`` (video for images), or None."""
+    return next((name for name in KINDS if signal_kind(name).frame_kind == kind_name and name != kind_name), None)
+
+
 def is_frame_pattern(target: str) -> bool:
     """Whether an output name is a printf-style pattern such as ``frames/%04d.png``."""
     return re.search(r"%0?\d*d", target) is not None
@@ -238,4 +243,4 @@ def check_outputs(kind_name: str, target: str, frames: int, force: bool, inputs:
 
 __all__ = ["DecodePlan", "INR_EXTENSIONS", "KINDS", "NotMyFile", "READERS", "Signal", "SignalKind", "WRITERS",
            "check_outputs", "check_write_options", "format_of", "output_format", "read_signal", "resolve_format",
-           "save_signal", "signal_kind", "sniff", "write_signal", "writer_for", "writes_frames"]
+           "save_signal", "sequence_kind", "signal_kind", "sniff", "write_signal", "writer_for", "writes_frames"]

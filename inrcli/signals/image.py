@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 
 from inrcli import metrics
@@ -77,6 +76,8 @@ class ImageKind(SignalKind):
 
             tifffile.imwrite(path, array, photometric="minisblack" if array.ndim == 2 else "rgb")
         else:
+            import imageio.v3 as iio  # here, not at the top: `inr info` needs the kind, not its codecs
+
             kwargs = {"quality": int(options.get("quality") or 95)} if ext in ("jpg", "jpeg") else {}
             iio.imwrite(path, array, extension=f".{ext}", plugin="pillow", **kwargs)
 
@@ -144,6 +145,8 @@ def _read_pillow(path: Path) -> np.ndarray:
     never produced."""
     width, height, channels, mode = _header_size(path)
     DecodeBudget(path).expect(width * height * channels, f"{width}×{height} pixels × {channels} channels")
+    import imageio.v3 as iio
+
     if mode in CONVERT_TO_RGB:
         return iio.imread(path, plugin="pillow", index=0, mode="RGB")
     if mode == "1":
