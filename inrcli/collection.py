@@ -145,8 +145,9 @@ class SetOptions:
 def encode_set(names: list[str], images: list[Signal], options: api.EncodeOptions, set_options: SetOptions,
                on_step: Callable[[StepInfo], None] | None = None) -> InrFile:
     """Fit one set network to ``images`` (signals of one kind and shape); ``--params`` is the set's
-    total (default: the sum of the members' own default budgets)."""
+    total (default: the sum of the members' own default budgets).  Sets are stored as floats."""
     options.check()
+    _check_float_storage(options)
     kind = signal_kind(images[0].modality)
     together = _together(images)
     torch.manual_seed(options.seed)
@@ -170,6 +171,13 @@ def encode_set(names: list[str], images: list[Signal], options: api.EncodeOption
     if resized:  # --size: the file says which members were resampled, and from what
         inr.training["resized"] = {"to": list(shape), "from": resized}
     return inr
+
+
+def _check_float_storage(options: api.EncodeOptions) -> None:
+    """Sets keep float weights: a crop of members re-selects code rows, which a coded file's
+    per-tensor grids would have to be rebuilt for (not done yet)."""
+    if options.bits not in (None, 32) or options.sized:
+        raise UsageError("sets are stored as float weights: --bits, --bpp and --max-bytes apply to single files")
 
 
 def _together(members: list[Signal]) -> Signal:

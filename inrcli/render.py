@@ -174,7 +174,7 @@ def info_text(model: str, data: dict, kind) -> str:
     """What ``inr info`` prints: ``data`` is :func:`inrcli.fileformat.describe_source`'s, ``kind``
     the file's signal kind."""
     channels = data["channels"]
-    lines = [f"file        {model} ({data['file_bytes']:,} bytes, weights {data['dtype']})",
+    lines = [f"file        {model} ({file_text(data)})",
              f"modality    {data['modality']}, {kind.size_text(tuple(data['shape']))} × {channels} "
              f"channel{'s' if channels != 1 else ''}{kind.rate_text(data['signal_info'])}",
              f"arch        {data['arch']}"]

@@ -214,6 +214,13 @@ def test_numbered_frames_stay_a_video_unless_set_is_asked(runner, tmp_path: Path
     assert refused.exit_code != 0 and "--set writes one file" in refused.stderr
 
 
+def test_sets_refuse_coded_storage_for_now(runner, tmp_path: Path):
+    images = make_images(tmp_path / "images", 2)
+    for flags in (["--bits", "8"], ["--bpp", "2"]):
+        result = invoke(runner, "encode", images, "-o", tmp_path / "s.safetensors", "--steps", "2", *flags, "-q")
+        assert result.exit_code != 0 and "sets are stored as float weights" in result.stderr, result.stderr
+
+
 def test_a_set_needs_one_kind(runner, tmp_path: Path):
     import soundfile
 

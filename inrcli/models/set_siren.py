@@ -56,6 +56,7 @@ class SetSiren(nn.Module, Membered):
     format_major = 4  # a new architecture, and member names in the signal description (docs/FORMAT.md)
     Config = SetSirenConfig
     options: frozenset[str] = frozenset({"code_dim", "conditioning", "members"})
+    FIRST_LAYER = ("first.", "modulation.", "codes")  # the code's shifts are multiplied by ω0 like the first layer's
 
     def __init__(self, config: SetSirenConfig, codes: torch.Tensor | None = None):
         super().__init__()
