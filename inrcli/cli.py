@@ -119,7 +119,7 @@ def encode(
     input_format: Annotated[Optional[str], typer.Option("--format", help="Input format when the name does not say (e.g. png for stdin).")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="With several inputs: files encoded at once, each in a process of its own.")] = 1,
     as_set: Annotated[bool, typer.Option("--set", help="Encode the inputs as one set (made anyway from several files, or a folder of named pictures, into one .safetensors).")] = False,
-    code_dim: Annotated[Optional[int], typer.Option(help="Sets: numbers per member's code (default 64).")] = None,
+    code_dim: Annotated[Optional[int], typer.Option(help="Sets: numbers per member's code (default 64, fewer for small budgets).")] = None,
     conditioning: Annotated[str, typer.Option(help="Sets: latent (learned codes; interpolate, add members) or index (the index as input).")] = "latent",
     size: Annotated[Optional[str], typer.Option(help="Sets: resize every image to WxH.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="Compute threads per process (default: the usable cores that are idle, shared among --jobs; or INR_THREADS / OMP_NUM_THREADS).")] = None,

@@ -44,6 +44,12 @@ def index_codes(members: int, code_dim: int, first: int = 0) -> torch.Tensor:
     return bits.float() * 2 - 1
 
 
+def default_code_dim(budget: int) -> int:
+    """64 numbers per learned code, fewer for budgets under 64,000 parameters (one per thousand),
+    so the code's shifts (code_dim × width per layer) never crowd out the network itself."""
+    return min(64, max(2, budget // 1000))
+
+
 def index_code_dim(members: int) -> int:
     """Binary digits needed to tell ``members`` indices apart (at least one)."""
     return max(1, math.ceil(math.log2(max(members, 2))))
@@ -93,16 +99,17 @@ class SetSiren(nn.Module, Membered):
     def for_budget(cls, in_dim: int, out_dim: int, budget: int, hints: ModelHints | None = None) -> SetSiren:
         """The widest set network whose parameters (codes included) fit ``budget``.
 
-        ``hints.options`` must give ``members``; ``code_dim`` (default 64 for learned codes, the
-        index's binary digits otherwise) and ``conditioning`` (default ``latent``) are optional."""
+        ``hints.options`` may give ``members`` (default 1), ``code_dim`` (default
+        :func:`default_code_dim` for learned codes, the index's binary digits otherwise) and ``conditioning`` (default ``latent``)."""
         hints = hints or ModelHints()
         hints.check_options(cls.name, cls.options)
         options = hints.options
-        members = int(options["members"])
+        members = int(options.get("members") or 1)
         conditioning = options.get("conditioning") or "latent"
         if conditioning not in ("latent", "index"):
             raise UsageError(f"--conditioning must be latent or index, got {conditioning!r}")
-        code_dim = options.get("code_dim") or (64 if conditioning == "latent" else index_code_dim(members))
+        code_dim = options.get("code_dim") or (default_code_dim(budget) if conditioning == "latent"
+                                               else index_code_dim(members))
         if conditioning == "index" and 2 ** code_dim < members:
             raise UsageError(f"--code-dim {code_dim} cannot number {members} members with binary digits")
 
