@@ -196,6 +196,7 @@ def surface_json(path: Path) -> bytes:
 def build_site(files: list[str], originals: list[str]) -> Site:
     """Validate every named file (and original) before anything is served."""
     from inrcli import fileformat
+    from inrcli.models import is_membered
     from inrcli.signals import signal_kind
 
     if not files:
@@ -208,6 +209,8 @@ def build_site(files: list[str], originals: list[str]) -> Site:
         if not path.is_file():
             raise UsageError(f"{name}: no such file")
         inr = fileformat.load(path)  # refuses anything inr itself would not decode
+        if is_membered(inr.model):  # the page's decoders know single networks, not a code per member
+            raise UsageError(f"{name}: the viewer does not show sets yet; decode a member with inr decode --member")
         kind = signal_kind(inr.modality)
         original = check_original(Path(originals[i])) if i < len(originals) else None
         if original and not kind.viewed_beside_original:

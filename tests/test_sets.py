@@ -192,6 +192,7 @@ def test_refusals_are_one_line(runner, set_file: Path, tmp_path: Path, image_fil
         (["decode", encoded_tiny, "--member", "m0", "-o", tmp_path / "x.png"], "--member applies to sets"),
         (["crop", encoded_tiny, "--members", "m0", "-o", tmp_path / "x.safetensors"], "--members"),
         (["add", encoded_tiny, image_file, "-o", tmp_path / "x.safetensors"], "is not a set"),
+        (["view", set_file, "--no-browser"], "does not show sets yet"),
     ]
     for args, message in cases:
         result = invoke(runner, *args)
