@@ -224,3 +224,18 @@ def test_a_target_the_estimate_misses_is_met_with_fewer_bits(monkeypatch, tmp_pa
     monkeypatch.setattr(sizing, "HEADER_BYTES", 0)  # an estimate that leaves no room for the header
     inr = api.encode(read_signal(str(tmp_path / "i.png")), api.EncodeOptions(steps=2, max_bytes=7000))
     assert inr.bits < 8 and len(fileformat.to_bytes(inr)) <= 7000
+
+
+def test_extending_a_coded_file_keeps_its_grids_and_the_old_partitions_bytes(runner, tmp_path: Path):
+    big = synthetic_image(24, 32)
+    iio.imwrite(tmp_path / "big.png", big)
+    iio.imwrite(tmp_path / "left.png", big[:, :16])
+    left, grown, back = (tmp_path / f"{n}.safetensors" for n in ("left", "grown", "back"))
+    assert invoke(runner, "encode", tmp_path / "left.png", "-o", left, "--bits", "6", "--steps", "10",
+                  "--partitions", "3,2", "--params", "3000", "-q").exit_code == 0
+    assert invoke(runner, "extend", left, tmp_path / "big.png", "--at", "0,0", "-o", grown, "--steps", "5",
+                  "-q").exit_code == 0
+    assert fileformat.load(grown).bits == 6
+    assert invoke(runner, "crop", grown, "--region", "0:3,0:2", "-o", back, "-q").exit_code == 0
+    before, after = load_arrays(left.read_bytes()), load_arrays(back.read_bytes())
+    assert all(np.array_equal(before[name], after[name]) for name in before)

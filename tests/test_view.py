@@ -134,7 +134,7 @@ def test_the_server_serves_the_page_its_assets_and_the_named_files(served, files
 
 @pytest.mark.parametrize("path", [
     "/../README.md", "/viewer/../view.py", "/viewer/..%2fview.py", "/viewer/%2e%2e/view.py", "/viewer/view.py",
-    "/files/../../etc/passwd", "/files/9.safetensors", "/files/-1.safetensors", "/files/0.safetensors/",
+    "/files/../../etc/passwd", "/files/11.safetensors", "/files/-1.safetensors", "/files/0.safetensors/",
     "/files/00000000001.safetensors", "/files/%30.safetensors", "/originals/1", "/meshes/0.json", "/etc/passwd",
     "//etc/passwd", "/viewer/", "/api/files/../../README.md",
 ])
