@@ -28,6 +28,7 @@ def read(path: str) -> tuple[dict, dict]:
         tensors = {name: handle.get_tensor(name) for name in handle.keys() if not name.startswith("aux.")}
     if "inr.version" in stored:  # versions 2.x–4.x: namespaced keys (3 changed graphs, 4 added sets)
         assert stored["inr.version"].split(".")[0] in ("2", "3", "4"), "a newer major version"
+        assert "inr.coding" not in stored, "coded weights: not read by this decoder (docs/FORMAT.md, inr.coding)"
         meta = {key[4:]: value for key, value in stored.items() if key.startswith("inr.")}
     else:  # version 1: bare keys, the kind under "modality"
         assert stored.get("format") == "inr" and stored.get("version") == "1", "not an inr file"
