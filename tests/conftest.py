@@ -15,6 +15,15 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared test data not found at {DATA}")
 
 
+def default_sigint() -> None:
+    """``preexec_fn`` for a child the test interrupts: a child of a background job (`pytest … &`
+    in a script) inherits an ignored SIGINT, and Python then never installs its Ctrl-C handler;
+    the tests are about inr's own handling, so start the child as a terminal would."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def synthetic_image(height: int = 20, width: int = 24, channels: int = 3, seed: int = 0) -> np.ndarray:
     """A smooth colour pattern with one sharp edge: ``(H, W, C)`` uint8."""
     rng = np.random.default_rng(seed)

@@ -24,7 +24,7 @@ import soundfile
 
 from inrcli import api
 from inrcli.signals import shape as shape_kind
-from tests.conftest import invoke, synthetic_image
+from tests.conftest import default_sigint, invoke, synthetic_image
 
 ROOT = Path(__file__).resolve().parents[1]
 V1 = ROOT / "tests" / "fixtures" / "v1"
@@ -35,7 +35,7 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-background-networking", "--disable-
 def start_view(*args: str) -> tuple[subprocess.Popen, str]:
     """``inr view ARGS --no-browser`` in the background; returns it and the URL from its ready line."""
     proc = subprocess.Popen([sys.executable, "-m", "inrcli", "view", *map(str, args), "--no-browser"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     line = proc.stdout.readline().strip()  # waits for the ready line, however busy the machine
     if not line.startswith("http://"):
         proc.kill()
