@@ -138,12 +138,18 @@ def audio(folder: Path, bpps: list[float], seconds: float) -> list[dict]:
                 break
             rows.append({"codec": codec, "compression_level": level, "bytes": len(encoded),
                          "bpp": 8 * len(encoded) / samples, "psnr": score["psnr"], "snr": score.get("snr")})
+    return rows + inr_rows(path, folder / "bach", bpps, seconds, "snr")
+
+
+def inr_rows(path: Path, stem: Path, bpps: list[float], seconds: float, second_metric: str) -> list[dict]:
+    """``inr encode --bpp B`` of ``path`` for each target: real size, bits, PSNR and one more score."""
+    rows = []
     for bpp in bpps:
-        out = folder / f"bach_{bpp}.safetensors"
+        out = stem.with_name(f"{stem.name}_{bpp}.safetensors")
         summary = inr("encode", path, "-o", out, "--bpp", bpp, "--seconds", seconds, "--force")
         score = scores(path, out)
         rows.append({"codec": "inr", "target_bpp": bpp, "bytes": summary["bytes"], "bpp": summary["bpp"],
-                     "bits": summary["bits"], "psnr": score["psnr"], "snr": score.get("snr")})
+                     "bits": summary["bits"], "psnr": score["psnr"], second_metric: score.get(second_metric)})
     return rows
 
 
@@ -177,13 +183,7 @@ def video(folder: Path, bpps: list[float], seconds: float) -> list[dict]:
         score = scores(path, out)
         rows.append({"codec": "h264", "crf": crf, "bytes": out.stat().st_size, "bpp": 8 * out.stat().st_size / voxels,
                      "psnr": score["psnr"], "ssim": score.get("ssim")})
-    for bpp in bpps:
-        out = folder / f"video_{bpp}.safetensors"
-        summary = inr("encode", path, "-o", out, "--bpp", bpp, "--seconds", seconds, "--force")
-        score = scores(path, out)
-        rows.append({"codec": "inr", "target_bpp": bpp, "bytes": summary["bytes"], "bpp": summary["bpp"],
-                     "bits": summary["bits"], "psnr": score["psnr"], "ssim": score.get("ssim")})
-    return rows
+    return rows + inr_rows(path, folder / "video", bpps, seconds, "ssim")
 
 
 def crop_check(folder: Path, seconds: float) -> dict:

@@ -138,7 +138,7 @@ def encode(
     options.check()
     if cli_sets.wants_set(inputs, output, as_set):
         set_options = importlib.import_module("inrcli.collection").SetOptions(code_dim, conditioning)
-        return cli_sets.encode(inputs, output, options, set_options, size, err, force, quiet, as_json)
+        return cli_sets.encode(inputs, output, options, set_options, size, threads, err, force, quiet, as_json)
     if len(inputs) > 1 or (output is not None and Path(output).is_dir()):
         return _encode_many(inputs, output, options, jobs, threads, (input_format, as_kind), force, quiet, as_json)
     input = inputs[0]

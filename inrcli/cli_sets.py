@@ -15,6 +15,7 @@ from rich.console import Console
 from inrcli.errors import UsageError
 from inrcli.files import STDIO, check_target
 from inrcli.render import EncodeProgress, emit_json
+from inrcli.threads import apply_threads, choose_threads
 
 SET_OUTPUTS = (".safetensors", ".inr")
 
@@ -56,8 +57,8 @@ def parse_size(size: str | None) -> tuple[int, int] | None:
     return parse(size, 2)
 
 
-def encode(inputs: list[str], output: str, options, set_options, size: str | None, err: Console, force: bool,
-           quiet: bool, as_json: bool) -> None:
+def encode(inputs: list[str], output: str, options, set_options, size: str | None, threads: int | None,
+           err: Console, force: bool, quiet: bool, as_json: bool) -> None:
     """``inr encode A B … -o set.safetensors``: one network for all, a code per image."""
     from inrcli import api, fileformat
 
@@ -65,9 +66,7 @@ def encode(inputs: list[str], output: str, options, set_options, size: str | Non
     sources = tuple(str(p) for p in library.expand_inputs(inputs))
     check_target(output, force, sources)
     names, images = library.read_members(inputs, parse_size(size))
-    from inrcli.threads import apply_threads, choose_threads
-
-    apply_threads(choose_threads(None))
+    apply_threads(choose_threads(threads))
     with EncodeProgress(err, enabled=not quiet) as bar:
         inr = library.encode_set(names, images, options, set_options, on_step=bar.update)
     written = fileformat.save_to(inr, output, force, sources)
@@ -125,8 +124,7 @@ def decode(inr, model: str, output: str | None, choice: dict, plan_options: dict
 def _picked(library, inr, choice: dict) -> list:
     """The views a decode's flags ask for, in order."""
     member, every, ends, at, steps = (choice.get(k) for k in ("member", "all", "between", "at", "steps"))
-    asked = sum(x is not None and x is not False for x in (member, every or None, ends))
-    if asked != 1:
+    if (member is not None) + bool(every) + (ends is not None) != 1:
         names = library.member_names(inr)
         raise UsageError(f"this file is a set of {len(names)} images; choose one of --member NAME|INDEX, --all, "
                          f"--between A B")
@@ -175,7 +173,8 @@ def crop(inr, model: str, output: str, members: str, err: Console, force: bool, 
 def evaluate(reference: str, inr, as_json: bool, err: Console) -> None:
     """``inr eval DIR/ set``: each image against the member of its name; mean and worst."""
     library = _library()
-    names, images = library.read_members([reference], tuple(inr.signal.full_shape))
+    resized = "resized" in inr.training  # made with --size: references are resized as its members were
+    names, images = library.read_members([reference], tuple(inr.signal.full_shape) if resized else None)
     scores = library.evaluate_set(inr, names, images)
     if as_json:
         emit_json(scores)
@@ -205,8 +204,6 @@ def add(model: str, inputs: list[str], output: str, options, size: str | None, e
     if not library.is_set(inr):
         raise UsageError(f"{model} is not a set (inr encode DIR/ -o set.safetensors makes one)")
     names, images = library.read_members(inputs, parse_size(size) or tuple(inr.signal.full_shape))
-    from inrcli.threads import apply_threads, choose_threads
-
     apply_threads(choose_threads(None))
     with EncodeProgress(err, enabled=not quiet) as bar:
         grown, report = library.add_members(inr, names, images, options, on_step=bar.update)

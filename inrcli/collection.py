@@ -286,11 +286,11 @@ def add_members(inr: InrFile, names: list[str], images: list[Signal], options: a
 
 
 def _check_like(inr: InrFile, images: list[Signal]) -> None:
-    """New members must be of the set's kind, size and channels."""
+    """New members, and references to score members against, must be of the set's kind, size and channels."""
     shape = (*inr.signal.full_shape, inr.signal.channels)
     for image in images:
         if image.modality != inr.modality or image.values.shape != shape:
-            raise SignalReadError(f"a new member is {_shape_text(image)}; this set's are "
+            raise SignalReadError(f"a given signal is {_shape_text(image)}; this set's are "
                                   f"{signal_kind(inr.modality).size_text(inr.signal.full_shape)} × "
                                   f"{inr.signal.channels} channels (give --size to resize)")
 
@@ -301,6 +301,7 @@ def evaluate_set(inr: InrFile, names: list[str], images: list[Signal]) -> dict:
     missing = [name for name in names if name not in known]
     if missing:
         raise UsageError(f"the set has no member named {', '.join(missing[:3])}")
+    _check_like(inr, images)
     kind = signal_kind(inr.modality)
     per_member = {}
     for name, image in zip(names, images):

@@ -15,6 +15,7 @@ from inrcli import api, collection, fileformat
 from inrcli.errors import InrFileError
 from inrcli.signals import read_signal
 from tests.conftest import invoke, synthetic_image
+from tests.test_fileformat import rewrite
 
 TINY = ["--params", "2500", "--code-dim", "8", "-q"]
 
@@ -148,6 +149,12 @@ def test_eval_scores_each_member_against_its_picture(runner, set_file: Path):
     assert "mean" in text.stdout and "worst" in text.stdout
 
 
+def test_eval_refuses_references_of_another_size(runner, set_file: Path, tmp_path: Path):
+    make_images(tmp_path / "big", 1, size=(16, 20))
+    result = invoke(runner, "eval", tmp_path / "big", set_file)
+    assert result.exit_code != 0 and "this set's are" in result.stderr
+
+
 def test_the_index_baseline_encodes_and_decodes(runner, tmp_path: Path):
     images = make_images(tmp_path / "images", 3)
     out = tmp_path / "index.safetensors"
@@ -233,14 +240,13 @@ def test_a_set_needs_one_kind(runner, tmp_path: Path):
 
 def _with_names(data: bytes, names) -> bytes:
     """``data`` with its members' names replaced (the header rewritten, the weights kept)."""
-    from safetensors.torch import load, save
 
-    length = int.from_bytes(data[:8], "little")
-    meta = json.loads(data[8:8 + length])["__metadata__"]
-    signal = json.loads(meta["inr.signal"])
-    signal["info"]["members"] = names
-    meta["inr.signal"] = json.dumps(signal)
-    return save(load(data), metadata=meta)
+    def rename(meta: dict) -> None:
+        signal = json.loads(meta["inr.signal"])
+        signal["info"]["members"] = names
+        meta["inr.signal"] = json.dumps(signal)
+
+    return rewrite(data, edit_meta=rename)
 
 
 @pytest.mark.parametrize("names", [["m0", "m1", "m2"], ["m0", "m0", "m1", "m2"], ["m0", "../up", "m2", "m3"],
