@@ -28,7 +28,7 @@ from inrcli import sizing
 from inrcli.models import MODELS, ModelHints, first_layer_test, is_croppable, model_class, partitioning_of
 from inrcli.signals import INR_EXTENSIONS, DecodePlan, Signal, resolve_format, signal_kind
 from inrcli.signals.base import SignalKind, TrainingData
-from inrcli.train import StepInfo, TrainConfig, fit
+from inrcli.train import StepInfo, TrainConfig, TrainRecord, fit
 
 STARVED_SHARE = 0.1  # a --seconds run with fewer steps than this share of DEFAULT_STEPS is warned about
 DEFAULT_BITS = FLOAT_BITS
@@ -172,9 +172,40 @@ def build_model(signal: Signal, options: EncodeOptions) -> torch.nn.Module:
     return model_class(arch).for_budget(kind.coordinate_dims(signal.info), signal.channels, budget, hints)
 
 
+@dataclass
+class Fitting:
+    """One encode between preparing and storing: the signal as trained, its model and file."""
+
+    signal: Signal
+    kind: SignalKind
+    options: EncodeOptions
+    model: torch.nn.Module
+    inr: InrFile
+    targets: torch.Tensor
+    """``(*shape, C)`` the signal in network units."""
+    sampler: object
+    config: TrainConfig
+    fraction: float
+    target_bytes: int | None
+    search: dict | None
+
+
 def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo], None] | None = None) -> InrFile:
     """Fit a new INR to ``signal``.  The returned file's training record holds the final score;
     with a size target (``bpp``, ``max_bytes``) the file fits it (see :mod:`inrcli.sizing`)."""
+    fitting = _prepare(signal, options)
+    checkpoint = None
+    if options.checkpoint is not None:
+        key = fingerprint(signal.values, signal.info, options.fingerprint_settings())
+        checkpoint = Checkpoint(options.checkpoint, key, options.checkpoint_every)
+    fitting.model.train()
+    record = fit(fitting.model, fitting.sampler, fitting.config, on_step=on_step,
+                 full_psnr=lambda: score(fitting.signal, fitting.inr)[fitting.kind.headline], checkpoint=checkpoint)
+    return _finish(fitting, record)
+
+
+def _prepare(signal: Signal, options: EncodeOptions) -> Fitting:
+    """Everything an encode decides before training: options, the kind's search, the model."""
     options.check()
     kind = kind_of(signal)
     target = sizing.target_bytes(options.bpp, options.max_bytes, math.prod(signal.shape))
@@ -197,31 +228,109 @@ def encode(signal: Signal, options: EncodeOptions, on_step: Callable[[StepInfo],
     inr = InrFile(model, signal.modality, description, {}, options.dtype, extras=kind.extra_tensors(signal))
     targets = np.subtract(signal.values, np.float32(offset), dtype=np.float32)
     targets /= np.float32(scale)  # in place: a video's samples are held twice at most
+    targets = torch.from_numpy(targets)
     fraction = options.sample_fraction or preset.sample_fraction
-    sampler = kind.sampler(TrainingData(signal, torch.from_numpy(targets), partitioning_of(model), fraction,
-                                        options.seed))
+    sampler = kind.sampler(TrainingData(signal, targets, partitioning_of(model), fraction, options.seed))
     config = _remaining(options.train_config(kind, signal, preset), kind.search_share(search))
-    checkpoint = None
-    if options.checkpoint is not None:
-        key = fingerprint(signal.values, signal.info, options.fingerprint_settings())
-        checkpoint = Checkpoint(options.checkpoint, key, options.checkpoint_every)
-    model.train()
-    record = fit(model, sampler, config, on_step=on_step, full_psnr=lambda: score(signal, inr)[kind.headline],
-                 checkpoint=checkpoint)
+    return Fitting(signal, kind, options, model, inr, targets, sampler, config, fraction, target, search)
+
+
+def _finish(fitting: Fitting, record: TrainRecord) -> InrFile:
+    """The file of a trained fitting: weights rounded to their storage, and the training record."""
+    inr, model, options, target = fitting.inr, fitting.model, fitting.options, fitting.target_bytes
     model.eval()
     trained = {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
     _store_precision(inr, options.storage_bits, options.dtype)
     inr.elapsed = record.seconds
-    inr.training = _training_record(kind, signal, inr, record, sampler, fraction)
+    inr.training = _training_record(fitting, record)
     while target is not None and inr.coding is not None and inr.coding.bits > MIN_BITS \
             and len(fileformat.to_bytes(inr)) > target:  # the estimate was short: fewer bits, same network
         inr.model.load_state_dict(trained)
         _store_precision(inr, inr.coding.bits - 1, options.dtype)
-        inr.training = _training_record(kind, signal, inr, record, sampler, fraction)
-    if search:
-        inr.training["search"] = search
+        inr.training = _training_record(fitting, record)
+    if fitting.search:
+        inr.training["search"] = fitting.search
     inr.model = model.cpu()
     return inr
+
+
+def encode_together(signals: list[Signal], options: EncodeOptions,
+                    on_step: Callable[[StepInfo], None] | None = None) -> list[InrFile]:
+    """Fit one INR to each of ``signals`` — of one kind and shape — in one batched model
+    (:class:`~inrcli.ensemble.Ensemble`): one optimiser step trains them all.  Each file is an
+    ordinary INR file, as :func:`encode` would write for that signal alone with these options
+    (the same initial weights, the same batches), apart from floating-point rounding."""
+    from inrcli.ensemble import Ensemble
+    from inrcli.sampling import StackedSampler
+
+    _check_together(signals, options)
+    fittings = [_prepare(signal, options) for signal in signals]
+    first = fittings[0]
+    if len({repr(f.model.config) for f in fittings}) != 1:
+        raise UsageError("signals fitted together must get the same network: same kind, shape and options")
+    stacked = torch.cat([f.targets for f in fittings], dim=-1)  # (*shape, M·C): one draw serves all
+    sampler = StackedSampler(first.kind.sampler(TrainingData(first.signal, stacked, partitioning_of(first.model),
+                                                             first.fraction, options.seed)), len(fittings))
+    ensemble = Ensemble([f.model for f in fittings]).to(options.device)
+    ensemble.train()
+    record = fit(ensemble, sampler, dataclasses.replace(first.config, members=len(fittings)), on_step=on_step)
+    ensemble.load_into([f.model for f in fittings])
+    files = []
+    for member, fitting in enumerate(fittings):
+        own_score = record.member_scores[member] if record.member_scores else record.batch_score
+        own = dataclasses.replace(record, batch_score=own_score, member_scores=None,
+                                  seconds=record.seconds / len(fittings))
+        inr = _finish(fitting, own)
+        inr.training["fitted_together"] = len(fittings)
+        files.append(inr)
+    return files
+
+
+def training_bytes(signal: Signal, options: EncodeOptions) -> int:
+    """Memory one more member of an :func:`encode_together` of signals like ``signal`` takes while
+    training: what a forward pass keeps for the backward pass (measured on one training batch),
+    plus its weights, gradients and Adam's two moments, plus its targets."""
+    fitting = _prepare(signal, options)
+    saved = 0
+
+    def keep(tensor: torch.Tensor) -> torch.Tensor:
+        nonlocal saved
+        saved += tensor.numel() * tensor.element_size()
+        return tensor
+
+    coords, targets = fitting.sampler.sample(torch.Generator().manual_seed(0), 0)
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
+        fitting.model(coords.to(options.device))
+    weights = sum(p.numel() * p.element_size() for p in fitting.model.parameters())
+    return saved + 4 * weights + 2 * fitting.targets.numel() * fitting.targets.element_size()
+
+
+def _check_together(signals: list[Signal], options: EncodeOptions) -> None:
+    """Refuse what a batched fit cannot do, before any work."""
+    check_together_options(options)
+    if not signals:
+        raise UsageError("nothing to encode")
+    if len({signal.modality for signal in signals}) != 1 \
+            or len({(signal.shape, signal.channels) for signal in signals}) != 1:
+        raise UsageError("signals fitted together must be of one kind and shape")
+    kind = kind_of(signals[0])
+    if not kind.batchable:
+        raise UsageError(f"{kind.article} {kind.name} cannot be fitted together with others (--batch takes "
+                         f"signals sampled on a grid: images, audio, video, volumes)")
+
+
+def check_together_options(options: EncodeOptions) -> None:
+    """Refuse options that a batched fit (:func:`encode_together`) cannot honour."""
+    options.check()
+    for flag, given in (("--seconds", options.seconds), ("--target-psnr", options.target_psnr),
+                        ("--checkpoint", options.checkpoint), ("--bpp", options.bpp),
+                        ("--max-bytes", options.max_bytes)):
+        if given is not None:
+            raise UsageError(f"--batch trains every signal the same number of steps; {flag} does not apply "
+                             f"(give --steps)")
+    if options.storage_bits != FLOAT_BITS:
+        raise UsageError("--batch stores float weights; --bits needs each file's own quantisation-aware "
+                         "training (drop --batch)")
 
 
 def _sized(signal: Signal, options: EncodeOptions, target: int) -> EncodeOptions:
@@ -287,8 +396,9 @@ def _check_loadable(model: torch.nn.Module) -> None:
         raise UsageError(f"this model could not be loaded again: {exc}; lower --params") from None
 
 
-def _training_record(kind: SignalKind, signal: Signal, inr: InrFile, record, sampler, fraction: float) -> dict:
+def _training_record(fitting: Fitting, record: TrainRecord) -> dict:
     """What the file says about training: the loop's record and the final scores."""
+    kind, signal, inr, sampler, fraction = fitting.kind, fitting.signal, fitting.inr, fitting.sampler, fitting.fraction
     headline = kind.headline
     # one final decode serves both scores (for graphs it costs an eigendecomposition)
     decoded = decode(inr, signal.shape, device=_model_device(inr.model))
@@ -454,5 +564,5 @@ def _check_device(device: str) -> None:
 
 
 __all__ = ["Comparison", "DEFAULT_STEPS", "EncodeOptions", "build_model", "compare", "crop", "decode", "describe",
-           "encode", "encode_summary", "error_map", "evaluate", "is_inr_file", "kind_of", "load", "plan_decode",
+           "encode", "encode_together", "encode_summary", "error_map", "evaluate", "is_inr_file", "kind_of", "load", "plan_decode",
            "recorded_scores", "score", "starved_warning"]

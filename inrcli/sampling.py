@@ -148,3 +148,24 @@ class GridSampler(Sampler):
         coords = torch.stack([axis[index[..., a]] for a, axis in enumerate(self.axes)], dim=-1)
         flat = (index * self.strides).sum(-1)
         return coords, self.targets[flat]
+
+
+class StackedSampler(Sampler):
+    """Batches for an :class:`~inrcli.ensemble.Ensemble`: M signals of one shape, sampled at the
+    same places (as each one's own sampler, with the same seed, would draw them).
+
+    ``sampler`` draws from the members' targets laid side by side as channels, ``(*shape, M·C)``;
+    a batch is coords ``(S, n, d)``, shared, and targets ``(M, S, n, C)``."""
+
+    def __init__(self, sampler: Sampler, members: int):
+        self.sampler, self.members = sampler, members
+        self.held_out = sampler.held_out
+
+    @property
+    def batch_points(self) -> int:
+        return self.sampler.batch_points
+
+    def sample(self, generator: torch.Generator, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        coords, targets = self.sampler.sample(generator, step)
+        stacked = targets.reshape(*targets.shape[:-1], self.members, -1)
+        return coords, stacked.movedim(-2, 0)

@@ -47,6 +47,10 @@ class TrainConfig:
     """Quantised storage of this many bits: the last ``qat_share`` of the budget trains through
     rounding to the grid (quantisation-aware fine-tuning); None for float storage."""
     qat_share: float = 0.2
+    members: int = 1
+    """Independent signals trained at once (an :class:`~inrcli.ensemble.Ensemble`): predictions
+    and targets then carry a leading member axis, and the loss is each member's own loss, summed,
+    so every member's gradient is what training it alone would give."""
 
 
 @dataclass
@@ -82,9 +86,14 @@ class TrainRecord:
     lr: float
     seed: int
     device: str
+    member_scores: list[float] | None = None
+    """With several members: each one's final running score, in member order."""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        record = asdict(self)
+        if self.member_scores is None:
+            record.pop("member_scores")
+        return record
 
 
 # Steps after which a --seconds run re-estimates how many steps fit, for the progress display
@@ -111,11 +120,12 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     planned = config.steps if config.steps is not None else 1_000_000_000
-    ema_mse, stopped_by, step, last_check, elapsed = None, "steps", 0, 0, 0.0
+    ema_mse, ema_losses, stopped_by, step, last_check, elapsed = None, None, "steps", 0, 0, 0.0
     resumed = checkpoint.load(model, optimizer, generator) if checkpoint is not None else None
     if resumed is not None:
         step, planned, elapsed, ema_mse, last_check = (resumed.step, resumed.planned, resumed.elapsed,
                                                        resumed.ema_mse, resumed.last_check)
+        ema_losses = None if ema_mse is None else torch.tensor([ema_mse], dtype=torch.float64)
     start = time.perf_counter() - elapsed  # a resumed run continues the time budget it had
     by_clock = config.steps is None
     while by_clock or step < planned:
@@ -128,13 +138,14 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
         coords, targets = coords.to(device), targets.to(device)
         quantising = config.bits is not None and progress >= 1.0 - config.qat_share
         with rounded_weights(model, config.bits, first_layer_test(model)) if quantising else nullcontext():
-            loss = LOSSES[config.loss](model(coords), targets)
+            losses = _member_losses(config, model(coords), targets)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            losses.sum().backward()
         optimizer.step()
         step += 1
-        mse = loss.item()
-        ema_mse = mse if ema_mse is None else 0.9 * ema_mse + 0.1 * mse
+        losses = losses.detach().double()  # the running score in double precision, as Python floats were
+        ema_losses = losses if ema_losses is None else 0.9 * ema_losses + 0.1 * losses
+        ema_mse = float(ema_losses.mean())
         elapsed = time.perf_counter() - start
         if config.seconds is not None:
             if by_clock and (step in CALIBRATION_STEPS or step >= planned):
@@ -158,7 +169,9 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
     return TrainRecord(steps=step, planned_steps=planned if planned < 1_000_000_000 else step,
                        seconds=round(seconds, 3),
                        batch_score=round(_running_score(config, ema_mse), 4) if ema_mse is not None else 0.0,
-                       stopped_by=stopped_by, lr=config.lr, seed=config.seed, device=str(device))
+                       stopped_by=stopped_by, lr=config.lr, seed=config.seed, device=str(device),
+                       member_scores=None if config.members == 1 or ema_losses is None else
+                       [round(_running_score(config, float(loss)), 4) for loss in ema_losses])
 
 
 LOSSES = {
@@ -166,6 +179,21 @@ LOSSES = {
     "bce": torch.nn.functional.binary_cross_entropy_with_logits,
     "l1": lambda prediction, target: torch.mean(torch.abs(prediction - target)),
 }
+
+
+ELEMENTWISE_LOSSES = {
+    "mse": lambda prediction, target: (prediction - target) ** 2,
+    "bce": lambda prediction, target: torch.nn.functional.binary_cross_entropy_with_logits(
+        prediction, target, reduction="none"),
+    "l1": lambda prediction, target: torch.abs(prediction - target),
+}
+
+
+def _member_losses(config: TrainConfig, prediction: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The loss of each member: ``(members,)``, or ``(1,)`` for a single model."""
+    if config.members == 1:
+        return LOSSES[config.loss](prediction, targets).reshape(1)
+    return ELEMENTWISE_LOSSES[config.loss](prediction, targets).flatten(1).mean(1)
 
 
 def _running_score(config: TrainConfig, ema_loss: float) -> float:

@@ -26,6 +26,7 @@ class AudioKind(SignalKind):
     name = "audio"
     axes = 1
     extendable = True
+    batchable = True
     default_output = "wav"
     # Small partitions keep the local networks narrow (cheap per sample) and 1/32 of each per step
     # buys ~7× the steps: gt_bach at 60 s 40.8 dB against 35.2 with 8192 samples and 1/8 (bench/RESULTS.md).

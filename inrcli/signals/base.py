@@ -126,6 +126,9 @@ class SignalKind:
     partitionable: bool = True
     """Whether the samples lie on a grid that partitions can split (croppable architectures)."""
     extendable: bool = False
+    batchable: bool = False
+    """Whether many signals of this kind and one shape can be fitted as one batched model
+    (``inr encode --batch``): samples on a grid, drawn by the default sampler."""
     """Whether ``inr extend`` may grow a file of this kind (a grid sampled by ``GridSampler``)."""
     viewed_beside_original: bool = False
     """Whether ``inr view`` can show the original (a picture the browser decodes) beside the decode."""

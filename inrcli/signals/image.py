@@ -27,6 +27,7 @@ class ImageKind(SignalKind):
     name = "image"
     axes = 2
     extendable = True
+    batchable = True
     viewed_beside_original = True
     default_output = "png"
     # Measured on astronaut.png at 60 s (bench/RESULTS.md, issue 5): a narrow global branch

@@ -27,6 +27,7 @@ class VideoKind(SignalKind):
     name = "video"
     axes = 3
     extendable = True
+    batchable = True
     default_output = "mp4"
     frame_kind = "image"
     presets = {"*": Preset(lr=2e-3, sample_fraction=1 / 32)}

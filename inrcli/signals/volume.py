@@ -32,6 +32,7 @@ class VolumeKind(SignalKind):
     name = "volume"
     axes = 3
     extendable = True
+    batchable = True
     default_output = "npy"
     frame_kind = "image"
     # Probed on samples/phantom.nii.gz at 30 s (bench/RESULTS.md, "Volumes"): global width 16 and

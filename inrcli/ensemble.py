@@ -1,0 +1,59 @@
+"""Many independent copies of one architecture, trained as one model.
+
+Fitting thousands of small signals one process (or one model) at a time leaves the CPU idle:
+each step is a handful of tiny matrix products and the Python around them.  An :class:`Ensemble`
+stacks M models of the *same* configuration into weights with a leading member axis and
+evaluates all of them with one batched product per layer (``torch.func.vmap`` over the
+architecture's own ``forward``), so any architecture works unchanged and one optimiser step
+updates every member.  Adam's update is elementwise, so each member follows exactly the path it
+would follow alone (up to the order of floating-point sums).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+
+class Ensemble(nn.Module):
+    """M models of one configuration: ``coords (S, n, d) -> (M, S, n, out)``.
+
+    Every member sees the same coordinates (signals of one shape, drawn with one seed, are
+    sampled at the same places); each has its own weights, ``(M, *shape)`` per tensor.
+    """
+
+    def __init__(self, models: list[nn.Module]):
+        super().__init__()
+        if not models:
+            raise ValueError("an ensemble needs at least one model")
+        configs = {repr(getattr(model, "config", None)) for model in models}
+        if len(configs) != 1 or len({type(model) for model in models}) != 1:
+            raise ValueError("an ensemble's models must share one architecture and configuration")
+        weights, buffers = stack_module_state(models)
+        if buffers:
+            raise ValueError("an ensemble holds models without buffers")
+        self.names = list(weights)
+        self.weights = nn.ParameterList(nn.Parameter(weights[name]) for name in self.names)
+        # the architecture's code with no storage of its own: functional_call supplies each member's weights
+        self._template = [copy.deepcopy(models[0]).to("meta")]  # a list: not registered as a submodule
+        self.members = len(models)
+
+    def forward(self, coords: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
+        template = self._template[0]
+
+        def one(weights: dict, coords: torch.Tensor) -> torch.Tensor:
+            return functional_call(template, weights, (coords, slots))
+
+        return vmap(one, in_dims=(0, None))(dict(zip(self.names, self.weights)), coords)
+
+    def member_state(self, member: int) -> dict[str, torch.Tensor]:
+        """Member ``member``'s weights as a state dict of its architecture (detached copies)."""
+        return {name: weight[member].detach().clone() for name, weight in zip(self.names, self.weights)}
+
+    def load_into(self, models: list[nn.Module]) -> None:
+        """Copy every member's weights back into ``models`` (in member order)."""
+        for member, model in enumerate(models):
+            model.load_state_dict(self.member_state(member))
