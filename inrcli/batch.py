@@ -95,24 +95,28 @@ def encode_many(jobs: list[EncodeJob], options, force: bool, workers: int, threa
     """Encode every job with ``workers`` processes of ``threads`` threads; ``on_result`` hears of
     each file as it finishes.  Returns the results in the order of ``jobs``."""
     results: dict[str, dict] = {}
-    for result in _results(jobs, options, force, workers, threads):
+    arguments = [(job, options, force) for job in jobs]
+    for result in in_workers(_run_in_worker, arguments, workers, threads):
         results[result["input"]] = result
         on_result(result)
     return [results[job.input] for job in jobs]
 
 
-def _results(jobs: list[EncodeJob], options, force: bool, workers: int, threads: int) -> Iterator[dict]:
-    if workers <= 1:  # in this process: no second start-up of torch
+def in_workers(function: Callable, arguments: list, workers: int, threads: int) -> Iterator:
+    """``function(a)`` for every ``a`` of ``arguments``, as each finishes: in this process when
+    ``workers`` is 1 (no second start-up of torch), else in that many worker processes of
+    ``threads`` threads.  ``function`` must be importable by name (workers are spawned)."""
+    if workers <= 1:
         from inrcli.threads import apply_threads
 
         apply_threads(threads)
-        for job in jobs:
-            yield _attempt(job, options, force)
+        for argument in arguments:
+            yield function(argument)
         return
     # spawn, not fork: a forked copy of a process that has started torch's thread pools can hang
-    pool = multiprocessing.get_context("spawn").Pool(min(workers, len(jobs)), _start_worker, (threads,))
+    pool = multiprocessing.get_context("spawn").Pool(min(workers, len(arguments)), _start_worker, (threads,))
     try:
-        yield from pool.imap_unordered(_run_in_worker, [(job, options, force) for job in jobs])
+        yield from pool.imap_unordered(function, arguments)
         pool.close()
     finally:
         pool.terminate()  # on an interrupt: SIGTERM, which the workers turn into a clean exit

@@ -123,6 +123,10 @@ def encode(
     conditioning: Annotated[str, typer.Option(help="Sets: latent (learned codes; interpolate, add members) or index (the index as input).")] = "latent",
     size: Annotated[Optional[str], typer.Option(help="Sets: resize every image to WxH.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="Compute threads per process (default: the usable cores that are idle, shared among --jobs; or INR_THREADS / OMP_NUM_THREADS).")] = None,
+    fit_together: Annotated[bool, typer.Option("--batch", help="A dataset: fit the inputs (files, or folders searched recursively) of one shape together in one batched model, one file each into -o DIR, with a manifest that lets a rerun resume.")] = False,
+    batch_size: Annotated[int, typer.Option(help="--batch: most signals fitted together (fewer when memory is short).")] = 256,
+    manifest: Annotated[Optional[str], typer.Option(help="--batch: the JSON-lines record of every input (default DIR/manifest.jsonl); rows marked ok are skipped on a rerun.")] = None,
+    cluster: Annotated[Optional[str], typer.Option(help="--batch on a Dask cluster: tcp://HOST:PORT of its scheduler (outputs on a shared file system), or local:N worker processes here.")] = None,
     force: Force = False,
     quiet: Quiet = False,
     as_json: Json = False,
@@ -136,6 +140,9 @@ def encode(
                        "global_width": global_width},
         kind_options={"field": field, "k": k, "holdout": holdout, "laplacian": laplacian})
     options.check()
+    if fit_together or manifest is not None or cluster is not None:
+        return _encode_dataset(inputs, output, options, (batch_size, input_format, as_kind, threads), jobs,
+                               (manifest, cluster), force, quiet, as_json)
     if cli_sets.wants_set(inputs, output, as_set):
         set_options = importlib.import_module("inrcli.collection").SetOptions(code_dim, conditioning)
         return cli_sets.encode(inputs, output, options, set_options, size, threads, err, force, quiet, as_json)
@@ -167,6 +174,15 @@ def encode(
         err.print(encode_line(summary, api.kind_of(inr)), markup=False)
         if "warning" in summary:
             err.print(f"inr: warning: {summary['warning']}", markup=False, soft_wrap=True)
+
+
+def _encode_dataset(inputs: list[str], output: Optional[str], options, shard: tuple, jobs: int, where: tuple,
+                    force: bool, quiet: bool, as_json: bool) -> None:
+    """``--batch``: a dataset of INRs (:mod:`inrcli.cli_dataset`); exit code 1 if any input failed."""
+    cli_dataset = importlib.import_module("inrcli.cli_dataset")
+    settings = cli_dataset.dataset.ShardSettings(options, *shard)
+    if cli_dataset.encode(inputs, output, settings, jobs, *where, err, force, quiet, as_json):
+        raise typer.Exit(1)
 
 
 def _encode_many(inputs: list[str], output: Optional[str], options, jobs: int, threads: Optional[int],

@@ -114,6 +114,45 @@ class FilesProgress:
             self.progress.advance(self.task)
 
 
+class ItemsProgress:
+    """A dataset run: items finished of all, items per second and the time left.  Where stderr is
+    no terminal (a log), a plain line every few seconds takes the bar's place."""
+
+    def __init__(self, console: Console, total: int, enabled: bool):
+        self.enabled = enabled and total > 0
+        self.console, self.total = console, total
+        self.plain = not console.is_terminal
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("items"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+                                 TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("left"),
+                                 TimeRemainingColumn(), console=console)
+        self.task = None
+        self.done, self.start, self.last = 0, 0.0, 0.0
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        if self.enabled and not self.plain:
+            self.progress.start()
+            self.task = self.progress.add_task("items", total=self.total, rate="")
+        return self
+
+    def __exit__(self, *exc):
+        if self.task is not None:
+            self.progress.stop()
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        now = time.perf_counter()
+        rate = self.done / (now - self.start) if now > self.start else 0.0
+        if self.task is not None:
+            self.progress.update(self.task, advance=count, rate=f"{rate:.1f} items/s")
+        elif self.enabled and (now - self.last >= PLAIN_EVERY or self.done == self.total):
+            self.last = now
+            left = f", {(self.total - self.done) / rate:.0f} s left" if rate > 0 else ""
+            self.console.print(f"items {self.done:,}/{self.total:,}, {rate:.1f} items/s{left}", markup=False)
+
+
 class DecodeProgress:
     """Decoding: share of the output's samples evaluated."""
 

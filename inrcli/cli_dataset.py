@@ -1,0 +1,105 @@
+"""What ``inr encode --batch`` (a dataset of INRs) does: plan from the flags, run the shards here,
+in worker processes or on a cluster, keep the manifest, render progress (:mod:`inrcli.dataset`).
+
+No torch at import: the library is reached lazily, so ``inr --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from inrcli import dataset
+from inrcli.errors import UsageError
+from inrcli.render import ItemsProgress, emit_json
+from inrcli.threads import choose_threads
+
+
+def wants_dataset(batch: bool, manifest: str | None, cluster: str | None) -> bool:
+    """Whether an encode is a dataset run: ``--batch``, ``--manifest`` or ``--cluster``."""
+    return batch or manifest is not None or cluster is not None
+
+
+def encode(inputs: list[str], output: str | None, settings: dataset.ShardSettings, jobs: int,
+           manifest_path: str | None, cluster: str | None, err: Console, force: bool, quiet: bool,
+           as_json: bool) -> int:
+    """Encode every signal under ``inputs`` into ``output``, skipping what the manifest says is
+    done; the exit code: 1 if any item failed."""
+    if output is None or not Path(output).is_dir():
+        raise UsageError("a dataset run (--batch, --manifest, --cluster) writes into a directory: name one with -o")
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if settings.batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    if cluster is not None and jobs > 1:
+        raise UsageError("--jobs runs worker processes here; with --cluster the cluster's workers do the work")
+    from inrcli import api
+
+    api.check_together_options(settings.options)  # before reading any input
+    manifest = dataset.Manifest(manifest_path or Path(output) / dataset.MANIFEST_NAME)
+    items, finished = dataset.plan(inputs, output, manifest, force)
+    if not quiet and finished:
+        err.print(f"{finished} already done (per {manifest.path}); {len(items)} to do", markup=False)
+    if not items:
+        return 0
+    work = dataset.shards(items, _shard_size(len(items), settings.batch_size, jobs))
+    rows_seen: list[dict] = []
+    start = time.perf_counter()
+
+    def take(rows: list[dict]) -> None:
+        manifest.append(rows)
+        rows_seen.extend(rows)
+        bar.advance(len(rows))
+        for row in rows:
+            _report(row, err, quiet, as_json)
+
+    with ItemsProgress(err, len(items), enabled=not quiet) as bar:
+        if cluster is not None:
+            from inrcli.cluster import run_on_cluster
+
+            run_on_cluster(cluster, work, settings, take)
+        else:
+            _run_here(work, settings, jobs, take)
+    summary = dataset.summarise(rows_seen)
+    if not quiet:
+        seconds = time.perf_counter() - start
+        rate = f", {len(rows_seen) / seconds * 60:,.0f} items/min" if rows_seen and seconds > 0 else ""
+        mean = f", mean PSNR {summary['mean_psnr']:.2f} dB" if summary["mean_psnr"] is not None else ""
+        err.print(f"{summary['ok']} of {summary['items']} encoded{rate}{mean}; manifest {manifest.path}",
+                  markup=False)
+    return 1 if summary["failed"] else 0
+
+
+def _shard_size(items: int, batch_size: int, workers: int) -> int:
+    """Items per shard: a batch; with several local workers less, so that every worker gets work
+    (but at least 8: smaller groups lose the batching gain).  A cluster's shards are batches
+    (``--batch-size`` sets both)."""
+    if workers <= 1:
+        return batch_size
+    return max(1, min(batch_size, max(8, -(-items // workers))))
+
+
+def _run_here(work: list[list[dataset.Item]], settings: dataset.ShardSettings, jobs: int, take) -> None:
+    """The shards in this process (``jobs`` 1) or in ``jobs`` worker processes."""
+    from dataclasses import replace
+
+    from inrcli import batch
+
+    workers = min(jobs, max(1, len(work)))
+    threads = choose_threads(settings.threads, workers)
+    settings = replace(settings, threads=threads)
+    for rows in batch.in_workers(_shard, [(shard, settings) for shard in work], workers, threads):
+        take(rows)
+
+
+def _shard(arguments: tuple) -> list[dict]:
+    return dataset.run_shard(*arguments)
+
+
+def _report(row: dict, err: Console, quiet: bool, as_json: bool) -> None:
+    if as_json:
+        emit_json(row)
+    if row["status"] != "ok":
+        err.print(f"inr: error: {row['input']}: {row['error']}", markup=False, soft_wrap=True)
