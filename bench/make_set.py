@@ -23,8 +23,10 @@ def photos() -> list[Path]:
     return [path for path in sorted(DATA.glob("*.png")) if iio.imread(path).ndim == 3]
 
 
-def cut(out: Path, size: int, count: int, held: int, seed: int = 0) -> list[Path]:
-    """Write ``count + held`` crops of ``size``×``size``; the paths written."""
+def cut(out: Path, size: int, count: int, held: int, seed: int = 0,
+        folders: tuple[str, str] = ("set", "held")) -> list[Path]:
+    """Write ``count + held`` crops of ``size``×``size`` into ``out/folders[0]`` (the first
+    ``count``) and ``out/folders[1]``; the paths written."""
     rng = np.random.default_rng(seed)
     sources = photos()
     images = {path: iio.imread(path)[..., :3] for path in sources}
@@ -33,7 +35,7 @@ def cut(out: Path, size: int, count: int, held: int, seed: int = 0) -> list[Path
         path = sources[index % len(sources)]
         image = images[path]
         row, col = (int(rng.integers(0, n - size + 1)) for n in image.shape[:2])
-        folder = out / ("set" if index < count else "held")
+        folder = out / folders[0 if index < count else 1]
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{path.stem}_{index:03d}.png"
         iio.imwrite(target, image[row:row + size, col:col + size])

@@ -92,7 +92,7 @@ def test_cli_resumes_after_sigkill(image_file: Path, tmp_path: Path):
     out, ck = tmp_path / "x.safetensors", tmp_path / "x.ckpt"
 
     def command(target: Path, *extra: str) -> list[str]:
-        return [sys.executable, "-m", "inrcli", "encode", str(image_file), "-o", str(target), "--steps", "3000",
+        return [sys.executable, "-m", "inrcli", "encode", str(image_file), "-o", str(target), "--steps", "800",
                 *TINY, *extra]
 
     args = command(out, "--checkpoint", str(ck), "--checkpoint-every", "0.2")
