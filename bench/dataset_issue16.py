@@ -106,6 +106,13 @@ def cluster_with_a_kill(folder: Path, out: Path, steps: int, batch_size: int) ->
             "items_per_min": round(len(files) / seconds * 60, 1)}
 
 
+def _stored_psnr(folder: Path) -> dict[str, float]:
+    """The PSNR each file of an earlier run recorded (what its encode printed)."""
+    from inrcli import api
+
+    return {p.name.replace(".safetensors", ".png"): api.load(str(p)).training["psnr"] for p in folder.glob("*.safetensors")}
+
+
 def rate(items: int, seconds: float) -> float:
     return round(items / seconds * 60, 1)
 
@@ -121,6 +128,8 @@ def main() -> None:
     parser.add_argument("--shell-items", type=int, default=20)
     parser.add_argument("--jobs-items", type=int, default=100)
     parser.add_argument("--only", choices=["crops32", "crops64", "cluster"], nargs="*")
+    parser.add_argument("--batch-only", action="store_true",
+                        help="rerun only the vectorised rows, keeping the shell loop and -j 2 figures already in the JSON")
     args = parser.parse_args()
     work = args.work
     if not (work / "crops32").is_dir():
@@ -134,11 +143,16 @@ def main() -> None:
         folder = work / name
         files = sorted(folder.glob("*.png"))
         runs = work / "runs" / name
-        subprocess.run(["rm", "-rf", str(runs)], check=True)
-        shell_files = files[:args.shell_items]
-        shell_s, shell_psnr = shell_loop(shell_files, runs / "shell", args.steps)
-        jobs_files = files[:args.jobs_items]
-        jobs_s, jobs_psnr = many_jobs(jobs_files, runs / "jobs2", args.steps, 2)
+        shell_files, jobs_files = files[:args.shell_items], files[:args.jobs_items]
+        if args.batch_only:  # the baselines' rows and PSNRs from the earlier run
+            subprocess.run(["rm", "-rf", str(runs / "batch")], check=True)
+            earlier = results[name]
+            shell_s, jobs_s = earlier["shell_loop"]["seconds"], earlier["jobs_2"]["seconds"]
+            shell_psnr, jobs_psnr = _stored_psnr(runs / "shell"), _stored_psnr(runs / "jobs2")
+        else:
+            subprocess.run(["rm", "-rf", str(runs)], check=True)
+            shell_s, shell_psnr = shell_loop(shell_files, runs / "shell", args.steps)
+            jobs_s, jobs_psnr = many_jobs(jobs_files, runs / "jobs2", args.steps, 2)
         batch_s, batch_psnr = batched(folder, runs / "batch", args.steps)
         common = [f.name for f in shell_files]
         row = {"items": len(files), "steps": args.steps,
@@ -163,7 +177,8 @@ def main() -> None:
         results["cluster_local_2"] = {"items": len(clean_psnr), "seconds": round(clean_s, 1),
                                       "items_per_min": rate(len(clean_psnr), clean_s),
                                       "mean_psnr_all": round(statistics.fmean(clean_psnr.values()), 3),
-                                      "killed_worker_run": cluster_with_a_kill(folder, runs / "killed", args.steps, 64)}
+                                      "killed_worker_run_crops64": cluster_with_a_kill(work / "crops64", runs / "killed",
+                                                                                       args.steps, 64)}
         target.write_text(json.dumps(results, indent=2) + "\n")
         print("cluster", json.dumps(results["cluster_local_2"], indent=2), flush=True)
 

@@ -286,10 +286,10 @@ def encode_together(signals: list[Signal], options: EncodeOptions,
     return files
 
 
-def training_bytes(signal: Signal, options: EncodeOptions) -> int:
-    """Memory one more member of an :func:`encode_together` of signals like ``signal`` takes while
-    training: what a forward pass keeps for the backward pass (measured on one training batch),
-    plus its weights, gradients and Adam's two moments, plus its targets."""
+def training_footprint(signal: Signal, options: EncodeOptions) -> tuple[int, int]:
+    """What one more member of an :func:`encode_together` of signals like ``signal`` adds to a
+    training step: ``(bytes, samples)``.  Bytes: what a forward pass keeps for the backward pass
+    (measured on one training batch), its weights, gradients and Adam's two moments, its targets."""
     fitting = _prepare(signal, options)
     saved = 0
 
@@ -302,7 +302,8 @@ def training_bytes(signal: Signal, options: EncodeOptions) -> int:
     with torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
         fitting.model(coords.to(options.device))
     weights = sum(p.numel() * p.element_size() for p in fitting.model.parameters())
-    return saved + 4 * weights + 2 * fitting.targets.numel() * fitting.targets.element_size()
+    return (saved + 4 * weights + 2 * fitting.targets.numel() * fitting.targets.element_size(),
+            fitting.sampler.batch_points)
 
 
 def _check_together(signals: list[Signal], options: EncodeOptions) -> None:

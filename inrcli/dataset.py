@@ -33,6 +33,10 @@ DEFAULT_BATCH = 256
 more batching gain, bench/RESULTS.md) while a failure or an interruption loses more."""
 MEMORY_SHARE = 0.5
 """Share of the memory available now that one fit's training activations may take."""
+GROUP_SAMPLES = 1 << 16
+"""Most samples one step of a group evaluates (members × samples per member).  Past this, every
+layer's activations outgrow the processor's caches and a step runs at memory speed: 64×64 crops,
+30 steps, 2 threads, 16 or 64 members 128 signal-steps/s, 256 members 54 (bench/RESULTS.md)."""
 
 
 @dataclass(frozen=True)
@@ -203,13 +207,14 @@ def _groups(pending: list, settings: ShardSettings) -> Iterator[list]:
 
 
 def members_that_fit(signal, settings: ShardSettings) -> int:
-    """How many signals like ``signal`` one fit may hold: ``batch_size``, fewer when their training
-    activations (measured on one) would take more than ``MEMORY_SHARE`` of the memory available."""
+    """How many signals like ``signal`` one fit may hold: ``batch_size``, fewer when a step would
+    evaluate more than ``GROUP_SAMPLES`` samples, or their training memory (measured on one) would
+    take more than ``MEMORY_SHARE`` of the memory available."""
     from inrcli import api
 
-    per_member = api.training_bytes(signal, settings.options)
+    per_member, samples = api.training_footprint(signal, settings.options)
     budget = MEMORY_SHARE * available_memory()
-    return max(1, min(settings.batch_size, int(budget // max(per_member, 1))))
+    return max(1, min(settings.batch_size, GROUP_SAMPLES // max(samples, 1), int(budget // max(per_member, 1))))
 
 
 def available_memory() -> int:
