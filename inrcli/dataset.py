@@ -207,18 +207,24 @@ def _groups(pending: list, settings: ShardSettings) -> Iterator[list]:
 
 
 def members_that_fit(signal, settings: ShardSettings) -> int:
-    """How many signals like ``signal`` one fit may hold: ``batch_size``, fewer when a step would
-    evaluate more than ``GROUP_SAMPLES`` samples, or their training memory (measured on one) would
-    take more than ``MEMORY_SHARE`` of the memory available."""
+    """How many signals like ``signal`` one fit may hold: ``batch_size``, fewer when a step on the
+    CPU would evaluate more than ``GROUP_SAMPLES`` samples, or their training memory (measured on
+    one) would take more than ``MEMORY_SHARE`` of the device's memory available."""
     from inrcli import api
 
     per_member, samples = api.training_footprint(signal, settings.options)
-    budget = MEMORY_SHARE * available_memory()
-    return max(1, min(settings.batch_size, GROUP_SAMPLES // max(samples, 1), int(budget // max(per_member, 1))))
+    device = settings.options.device
+    budget = MEMORY_SHARE * available_memory(device)
+    by_cache = GROUP_SAMPLES // max(samples, 1) if device == "cpu" else settings.batch_size
+    return max(1, min(settings.batch_size, by_cache, int(budget // max(per_member, 1))))
 
 
-def available_memory() -> int:
-    """Bytes of memory available to new allocations now (``MemAvailable``), or 4 GiB if unknown."""
+def available_memory(device: str = "cpu") -> int:
+    """Bytes free for new allocations now: a GPU's free memory, else ``MemAvailable`` (4 GiB if unknown)."""
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):

@@ -191,12 +191,12 @@ def test_fewer_members_when_memory_is_short(tmp_path, monkeypatch):
     per_member, samples = api.training_footprint(signal, settings.options)
     assert samples == 12 * 16  # a signal this small trains on every sample each step
     assert per_member > samples * 3 * 4  # at least the activations of one batch
-    monkeypatch.setattr(dataset, "available_memory", lambda: 1 << 40)
+    monkeypatch.setattr(dataset, "available_memory", lambda device: 1 << 40)
     assert dataset.members_that_fit(signal, settings) == 64
     monkeypatch.setattr(dataset, "GROUP_SAMPLES", samples * 5)  # a step of at most five such signals
     assert dataset.members_that_fit(signal, settings) == 5
     monkeypatch.setattr(dataset, "GROUP_SAMPLES", 1 << 30)
-    monkeypatch.setattr(dataset, "available_memory", lambda: int(per_member * 10 / dataset.MEMORY_SHARE))
+    monkeypatch.setattr(dataset, "available_memory", lambda device: int(per_member * 10 / dataset.MEMORY_SHARE))
     assert dataset.members_that_fit(signal, settings) == 10
-    monkeypatch.setattr(dataset, "available_memory", lambda: 0)
+    monkeypatch.setattr(dataset, "available_memory", lambda device: 0)
     assert dataset.members_that_fit(signal, settings) == 1
