@@ -39,15 +39,19 @@ def plan_jobs(inputs: list[str], out_dir: str, fmt: str | None, as_kind: str | N
         raise UsageError(f"-o {out_dir}: with several inputs, -o names an existing directory")
     jobs, seen = [], {}
     for source in inputs:
-        name = Path(source).name
-        ext = format_of(name)
-        stem = name[:-len(ext) - 1] if ext and name.lower().endswith("." + ext) else name
-        target = str(folder / f"{stem}.safetensors")
+        target = output_for(folder, Path(source).name)
         if target in seen:
             raise UsageError(f"{seen[target]} and {source} would both be written to {target}")
         seen[target] = source
         jobs.append(EncodeJob(source, target, fmt, as_kind))
     return jobs
+
+
+def output_for(folder: Path, name: str) -> str:
+    """``folder/<name without its signal extension>.safetensors`` (``name`` may hold sub-folders)."""
+    ext = format_of(name)
+    stem = name[:-len(ext) - 1] if ext and name.lower().endswith("." + ext) else name
+    return str(folder / f"{stem}.safetensors")
 
 
 def encode_file(job: EncodeJob, options, force: bool) -> dict:

@@ -17,11 +17,6 @@ from inrcli.render import ItemsProgress, emit_json
 from inrcli.threads import choose_threads
 
 
-def wants_dataset(batch: bool, manifest: str | None, cluster: str | None) -> bool:
-    """Whether an encode is a dataset run: ``--batch``, ``--manifest`` or ``--cluster``."""
-    return batch or manifest is not None or cluster is not None
-
-
 def encode(inputs: list[str], output: str | None, settings: dataset.ShardSettings, jobs: int,
            manifest_path: str | None, cluster: str | None, err: Console, force: bool, quiet: bool,
            as_json: bool) -> int:
@@ -45,12 +40,12 @@ def encode(inputs: list[str], output: str | None, settings: dataset.ShardSetting
     if not items:
         return 0
     work = dataset.shards(items, _shard_size(len(items), settings.batch_size, jobs))
-    rows_seen: list[dict] = []
+    tally = dataset.Tally()
     start = time.perf_counter()
 
     def take(rows: list[dict]) -> None:
         manifest.append(rows)
-        rows_seen.extend(rows)
+        tally.add(rows)
         bar.advance(len(rows))
         for row in rows:
             _report(row, err, quiet, as_json)
@@ -62,14 +57,13 @@ def encode(inputs: list[str], output: str | None, settings: dataset.ShardSetting
             run_on_cluster(cluster, work, settings, take)
         else:
             _run_here(work, settings, jobs, take)
-    summary = dataset.summarise(rows_seen)
     if not quiet:
         seconds = time.perf_counter() - start
-        rate = f", {len(rows_seen) / seconds * 60:,.0f} items/min" if rows_seen and seconds > 0 else ""
-        mean = f", mean PSNR {summary['mean_psnr']:.2f} dB" if summary["mean_psnr"] is not None else ""
-        err.print(f"{summary['ok']} of {summary['items']} encoded{rate}{mean}; manifest {manifest.path}",
+        rate = f", {tally.items / seconds * 60:,.0f} items/min" if tally.items and seconds > 0 else ""
+        mean = f", mean PSNR {tally.mean_psnr:.2f} dB" if tally.mean_psnr is not None else ""
+        err.print(f"{tally.items - tally.failed} of {tally.items} encoded{rate}{mean}; manifest {manifest.path}",
                   markup=False)
-    return 1 if summary["failed"] else 0
+    return 1 if tally.failed else 0
 
 
 def _shard_size(items: int, batch_size: int, workers: int) -> int:

@@ -127,12 +127,15 @@ def _threads_per_worker(client) -> dict[str, int]:
 
 
 def shard_on_worker(items: list[Item], settings: ShardSettings, threads: dict[str, int] | None) -> list[dict]:
-    """:func:`run_shard` on a Dask worker, with that worker's share of its host's cores."""
-    from dataclasses import replace
+    """:func:`run_shard` on a Dask worker, with ``--threads`` or else that worker's share of its
+    host's cores (``threads``: worker address → count)."""
+    from inrcli.threads import apply_threads
 
     _undo_trim_threshold()
     if threads is not None:
         from distributed import get_worker
 
-        settings = replace(settings, threads=threads.get(get_worker().address, 1))
+        apply_threads(threads.get(get_worker().address, 1))
+    else:
+        apply_threads(settings.threads)
     return run_shard(items, settings)

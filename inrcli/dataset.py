@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from inrcli.batch import output_for
 from inrcli.errors import InrError, OutputExistsError, UsageError
 from inrcli.signals import READERS, format_of
 
@@ -136,9 +137,7 @@ def plan(inputs: list[str], out_dir: str, manifest: Manifest, force: bool) -> tu
         raise UsageError(f"-o {out_dir}: a dataset run writes into an existing directory")
     items, seen, finished = [], {}, 0
     for source, relative in dataset_inputs(inputs):
-        ext = format_of(relative)
-        stem = relative[:-len(ext) - 1] if ext and relative.lower().endswith("." + ext) else relative
-        output = str(folder / f"{stem}.safetensors")
+        output = output_for(folder, relative)
         if output in seen:
             raise UsageError(f"{seen[output]} and {source} would both be written to {output}")
         seen[output] = source
@@ -162,10 +161,7 @@ def shards(items: list[Item], size: int) -> list[list[Item]]:
 def run_shard(items: list[Item], settings: ShardSettings) -> list[dict]:
     """Read, fit (in groups of one shape, together) and write every item of a shard; one manifest
     row per item, in order.  A file that cannot be read, or a group whose fit fails, gives failed
-    rows; the rest go on."""
-    from inrcli.threads import apply_threads, choose_threads
-
-    apply_threads(choose_threads(settings.threads))
+    rows; the rest go on.  Runs with the threads its process has (see :func:`inrcli.batch.in_workers`)."""
     rows: dict[str, dict] = {}
     pending = []
     for item in items:
@@ -285,9 +281,25 @@ def failed_row(item: Item, error: str) -> dict:
     return {"input": item.input, "output": item.output, "status": "failed", "error": error}
 
 
-def summarise(rows: list[dict]) -> dict:
-    """Counts and the mean headline score of finished rows (``psnr`` where there is one)."""
-    ok = [row for row in rows if row.get("status") == "ok"]
-    scores = [row["psnr"] for row in ok if isinstance(row.get("psnr"), (int, float)) and math.isfinite(row["psnr"])]
-    return {"items": len(rows), "ok": len(ok), "failed": len(rows) - len(ok),
-            "mean_psnr": round(sum(scores) / len(scores), 4) if scores else None}
+@dataclass
+class Tally:
+    """What a run has done so far, without holding its rows (a million of them is a lot of dicts)."""
+
+    items: int = 0
+    failed: int = 0
+    psnr_sum: float = 0.0
+    psnr_count: int = 0
+
+    def add(self, rows: list[dict]) -> None:
+        for row in rows:
+            self.items += 1
+            if row.get("status") != "ok":
+                self.failed += 1
+            elif isinstance(row.get("psnr"), (int, float)) and math.isfinite(row["psnr"]):
+                self.psnr_sum += row["psnr"]
+                self.psnr_count += 1
+
+    @property
+    def mean_psnr(self) -> float | None:
+        """Mean PSNR of the finished rows that have a finite one, or None."""
+        return self.psnr_sum / self.psnr_count if self.psnr_count else None
