@@ -3,21 +3,19 @@
 Each file is read, encoded and written by itself: a failure is that file's result, not the
 end of the run.  With several workers each is a separate process with its own few threads
 (by default the usable cores shared among them), which on a shared machine gives more total
-throughput than one process with many threads (bench/RESULTS.md, "Contention").  Workers ignore
-Ctrl-C (the parent decides) and turn SIGTERM into the usual clean interrupt, so an interrupted
-run leaves no temporary files.
+throughput than one process with many threads (bench/RESULTS.md, "Contention"); see
+:mod:`inrcli.workers` for what happens when one dies.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from inrcli.errors import InrError, Terminated, UsageError
+from inrcli.errors import InrError, UsageError
 from inrcli.signals import format_of
+from inrcli.workers import in_workers
 
 
 @dataclass(frozen=True)
@@ -78,20 +76,13 @@ def _attempt(job: EncodeJob, options, force: bool) -> dict:
                 "error": f"internal error: {type(exc).__name__}: {exc}"}
 
 
-def _start_worker(threads: int) -> None:
-    from inrcli.threads import apply_threads
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _terminate)
-    apply_threads(threads)
-
-
-def _terminate(signum, frame):
-    raise Terminated
-
-
 def _run_in_worker(arguments: tuple) -> dict:
     return _attempt(*arguments)
+
+
+def _lost(arguments: tuple, reason: str) -> dict:
+    job = arguments[0]
+    return {"input": job.input, "output": job.output, "status": "failed", "error": reason}
 
 
 def encode_many(jobs: list[EncodeJob], options, force: bool, workers: int, threads: int,
@@ -100,28 +91,7 @@ def encode_many(jobs: list[EncodeJob], options, force: bool, workers: int, threa
     each file as it finishes.  Returns the results in the order of ``jobs``."""
     results: dict[str, dict] = {}
     arguments = [(job, options, force) for job in jobs]
-    for result in in_workers(_run_in_worker, arguments, workers, threads):
+    for result in in_workers(_run_in_worker, arguments, workers, threads, _lost):
         results[result["input"]] = result
         on_result(result)
     return [results[job.input] for job in jobs]
-
-
-def in_workers(function: Callable, arguments: list, workers: int, threads: int) -> Iterator:
-    """``function(a)`` for every ``a`` of ``arguments``, as each finishes: in this process when
-    ``workers`` is 1 (no second start-up of torch), else in that many worker processes of
-    ``threads`` threads.  ``function`` must be importable by name (workers are spawned)."""
-    if workers <= 1:
-        from inrcli.threads import apply_threads
-
-        apply_threads(threads)
-        for argument in arguments:
-            yield function(argument)
-        return
-    # spawn, not fork: a forked copy of a process that has started torch's thread pools can hang
-    pool = multiprocessing.get_context("spawn").Pool(min(workers, len(arguments)), _start_worker, (threads,))
-    try:
-        yield from pool.imap_unordered(function, arguments)
-        pool.close()
-    finally:
-        pool.terminate()  # on an interrupt: SIGTERM, which the workers turn into a clean exit
-        pool.join()

@@ -79,17 +79,21 @@ def _run_here(work: list[list[dataset.Item]], settings: dataset.ShardSettings, j
     """The shards in this process (``jobs`` 1) or in ``jobs`` worker processes."""
     from dataclasses import replace
 
-    from inrcli import batch
+    from inrcli.workers import in_workers
 
     workers = min(jobs, max(1, len(work)))
     threads = choose_threads(settings.threads, workers)
     settings = replace(settings, threads=threads)
-    for rows in batch.in_workers(_shard, [(shard, settings) for shard in work], workers, threads):
+    for rows in in_workers(_shard, [(shard, settings) for shard in work], workers, threads, _lost_shard):
         take(rows)
 
 
 def _shard(arguments: tuple) -> list[dict]:
     return dataset.run_shard(*arguments)
+
+
+def _lost_shard(arguments: tuple, reason: str) -> list[dict]:
+    return [dataset.failed_row(item, reason) for item in arguments[0]]
 
 
 def _report(row: dict, err: Console, quiet: bool, as_json: bool) -> None:

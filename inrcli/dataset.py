@@ -161,7 +161,7 @@ def shards(items: list[Item], size: int) -> list[list[Item]]:
 def run_shard(items: list[Item], settings: ShardSettings) -> list[dict]:
     """Read, fit (in groups of one shape, together) and write every item of a shard; one manifest
     row per item, in order.  A file that cannot be read, or a group whose fit fails, gives failed
-    rows; the rest go on.  Runs with the threads its process has (see :func:`inrcli.batch.in_workers`)."""
+    rows; the rest go on.  Runs with the threads its process has (see :func:`inrcli.workers.in_workers`)."""
     rows: dict[str, dict] = {}
     pending = []
     for item in items:
