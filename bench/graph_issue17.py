@@ -75,7 +75,6 @@ def _encode(path: Path, steps: int, kind_options: dict):
     from inrcli import api, fileformat
     from inrcli.signals import read_signal
 
-    torch.set_num_threads(1)
     signal = read_signal(str(path))
     started = time.perf_counter()
     inr = api.encode(signal, api.EncodeOptions(steps=steps, kind_options=kind_options))
@@ -162,13 +161,19 @@ def baselines() -> dict:
     return out
 
 
-def machine() -> str:
+def _set_threads(count: int) -> None:
+    import torch
+
+    torch.set_num_threads(count)
+
+
+def machine(threads: int) -> str:
     import torch
 
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor()) if os.path.exists("/proc/cpuinfo") else platform.processor()
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, torch {torch.__version__}, " \
-           f"one thread per task"
+           f"{threads} thread(s) per task"
 
 
 def main() -> None:
@@ -177,6 +182,8 @@ def main() -> None:
     parser.add_argument("--bunny-steps", type=int, default=2000)
     parser.add_argument("--ablation-steps", type=int, default=1000, help="steps of each ablation run")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="compute threads per task (figures do not depend "
+                                                                 "on it: fixed steps, same bytes)")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
     parser.add_argument("--only", nargs="*", default=None, help="run only these tasks (names as printed)")
     args = parser.parse_args()
@@ -186,7 +193,7 @@ def main() -> None:
 
     scratch = tempfile.mkdtemp()
     started = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs) as pool:
+    with ProcessPoolExecutor(args.jobs, initializer=_set_threads, initargs=(args.threads,)) as pool:
         tasks = {"headline (holdout 0.1)": (spot_task, args.steps, HOLDOUT),
                  "headline (all nodes)": (spot_task, args.steps, 0.0),
                  "time": (time_task, args.steps, scratch), "bunny": (bunny_task, args.bunny_steps)}
@@ -201,7 +208,7 @@ def main() -> None:
             print(json.dumps({name: results[name]}), flush=True)
             if args.json:  # as it goes: a late failure keeps the figures already measured
                 args.json.write_text(json.dumps(results, indent=2))
-    results["machine"] = machine()
+    results["machine"] = machine(args.threads)
     results["wall_seconds"] = round(time.perf_counter() - started)
     print(json.dumps(results, indent=2))
     if args.only is None:

@@ -329,9 +329,6 @@ def check_together_options(options: EncodeOptions) -> None:
         if given is not None:
             raise UsageError(f"--batch trains every signal the same number of steps; {flag} does not apply "
                              f"(give --steps)")
-    if options.storage_bits != FLOAT_BITS:
-        raise UsageError("--batch stores float weights; --bits needs each file's own quantisation-aware "
-                         "training (drop --batch)")
 
 
 def _sized(signal: Signal, options: EncodeOptions, target: int) -> EncodeOptions:

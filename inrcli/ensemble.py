@@ -40,6 +40,7 @@ class Ensemble(nn.Module):
         # the architecture's code with no storage of its own: functional_call supplies each member's weights
         self._template = [copy.deepcopy(models[0]).to("meta")]  # a list: not registered as a submodule
         self.members = len(models)
+        self.FIRST_LAYER = getattr(models[0], "FIRST_LAYER", ())  # which tensors first_layer_test marks
 
     def forward(self, coords: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
         template = self._template[0]
@@ -48,6 +49,13 @@ class Ensemble(nn.Module):
             return functional_call(template, weights, (coords, slots))
 
         return vmap(one, in_dims=(0, None))(dict(zip(self.names, self.weights)), coords)
+
+    def stored_tensors(self):
+        """``(name, view)`` for each member's slice of each weight, member after member: the tensors
+        each member's own file will hold (views: writing one writes the ensemble's weight)."""
+        for member in range(self.members):
+            for name, weight in zip(self.names, self.weights):
+                yield name, weight[member]
 
     def member_state(self, member: int) -> dict[str, torch.Tensor]:
         """Member ``member``'s weights as a state dict of its architecture (detached copies)."""

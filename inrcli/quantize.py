@@ -106,21 +106,25 @@ def check_bits(bits: int) -> None:
 
 @contextmanager
 def rounded_weights(model, bits: int, first_layer):
-    """Within the block, every parameter of ``model`` holds its value rounded to its own grid (fit to
-    its current values, of :func:`tensor_bits`; ``first_layer(name)`` says which are); on leaving, the float values come back while gradients computed inside
-    stay — a straight-through estimator: the loss is measured on the weights the file will hold,
-    and the optimiser moves the float weights behind them (quantisation-aware fine-tuning)."""
+    """Within the block, every weight of ``model`` holds its value rounded to its own grid (fit to
+    its current values, of :func:`tensor_bits`; ``first_layer(name)`` says which are); on leaving,
+    the float values come back while gradients computed inside stay — a straight-through
+    estimator: the loss is measured on the weights the file will hold, and the optimiser moves
+    the float weights behind them (quantisation-aware fine-tuning).  A model that stands for
+    several files (an ensemble) names its tensors member by member (``stored_tensors``), so each
+    member's tensor gets the grid its own file will have."""
     import torch
 
+    tensors = list(model.stored_tensors() if hasattr(model, "stored_tensors") else model.named_parameters())
     saved = []
     with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            saved.append(parameter.detach().clone())
-            values = parameter.detach().cpu().numpy()
-            parameter.copy_(torch.from_numpy(Grid.fit(values, tensor_bits(bits, name, first_layer(name))).round(values)))
+        for name, tensor in tensors:
+            saved.append(tensor.detach().clone())
+            values = tensor.detach().cpu().numpy()
+            tensor.copy_(torch.from_numpy(Grid.fit(values, tensor_bits(bits, name, first_layer(name))).round(values)))
     try:
         yield
     finally:
         with torch.no_grad():
-            for parameter, value in zip(model.parameters(), saved):
-                parameter.copy_(value)
+            for (_, tensor), value in zip(tensors, saved):
+                tensor.copy_(value)

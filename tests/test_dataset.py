@@ -48,17 +48,19 @@ def test_ensemble_evaluates_each_member_as_its_own_model():
         Ensemble(models + other)
 
 
-def test_fitted_together_matches_fitted_alone(tmp_path):
-    """Same initial weights, same batches, the loss of each its own: the scores agree to rounding."""
+@pytest.mark.parametrize("bits", [None, 8])  # floats (the default), and coded: rounded while training
+def test_fitted_together_matches_fitted_alone(tmp_path, bits):
+    """Same initial weights, same batches, the loss of each its own, each member rounded to its
+    own grids: the scores agree to rounding."""
     signals = [read_signal(str(path)) for path in _images(tmp_path, 3)]
-    options = api.EncodeOptions(steps=40)
+    options = api.EncodeOptions(steps=40, bits=bits)
     together = api.encode_together(signals, options)
     for signal, inr in zip(signals, together):
         alone = api.encode(signal, options)
         assert inr.training["psnr"] == pytest.approx(alone.training["psnr"], abs=0.02)
         assert inr.training["batch_score"] == pytest.approx(alone.training["batch_score"], abs=0.02)
         assert inr.training["fitted_together"] == 3 and inr.arch == alone.arch
-        assert inr.model.param_count() == alone.model.param_count()
+        assert inr.model.param_count() == alone.model.param_count() and inr.bits == alone.bits
     assert together[0].training["psnr"] != together[1].training["psnr"]  # each fitted its own signal
 
 
@@ -66,7 +68,7 @@ def test_together_refuses_what_it_cannot_do(tmp_path):
     small, large = (read_signal(str(p)) for p in (_images(tmp_path / "a", 1)[0], _images(tmp_path / "b", 1, (8, 8))[0]))
     with pytest.raises(api.UsageError, match="one kind and shape"):
         api.encode_together([small, large], api.EncodeOptions(steps=2))
-    for options, flag in ((api.EncodeOptions(seconds=3), "--seconds"), (api.EncodeOptions(steps=3, bits=8), "--bits"),
+    for options, flag in ((api.EncodeOptions(seconds=3), "--seconds"), (api.EncodeOptions(steps=3, bpp=2), "--bpp"),
                           (api.EncodeOptions(steps=3, target_psnr=30), "--target-psnr")):
         with pytest.raises(api.UsageError, match=flag):
             api.encode_together([small], options)
@@ -136,7 +138,7 @@ def test_batch_refusals_are_one_line(runner, tmp_path):
     data, out = tmp_path / "data", tmp_path / "out"
     _images(data, 1)
     out.mkdir()
-    for flags, text in ((["--seconds", "2"], "--seconds does not apply"), (["--bits", "8"], "--bits"),
+    for flags, text in ((["--seconds", "2"], "--seconds does not apply"), (["--max-bytes", "9000"], "--max-bytes"),
                         (["--batch-size", "0"], "--batch-size"), (["--cluster", "nowhere"], "scheduler address")):
         result = invoke(runner, "encode", data, "-o", out, "--batch", "--steps", "2", *flags)
         assert result.exit_code == 2, (flags, result.output)
