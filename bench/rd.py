@@ -74,15 +74,7 @@ def image_codecs(path: Path, folder: Path) -> list[dict]:
 
 
 def image_inr(path: Path, folder: Path, bpps: list[float], seconds: float) -> list[dict]:
-    rows = []
-    for bpp in bpps:
-        out = folder / f"{path.stem}_{bpp}.safetensors"
-        summary = inr("encode", path, "-o", out, "--bpp", bpp, "--seconds", seconds, "--force")
-        score = scores(path, out)
-        rows.append({"codec": "inr", "target_bpp": bpp, "bytes": summary["bytes"], "bpp": summary["bpp"],
-                     "bits": summary["bits"], "params": summary["params"], "steps": summary["steps"],
-                     "psnr": score["psnr"], "ssim": score["ssim"]})
-    return rows
+    return inr_rows(path, folder / path.stem, bpps, seconds, "ssim")
 
 
 def bd(anchor: list[dict], test: list[dict]) -> dict:
@@ -146,10 +138,15 @@ def inr_rows(path: Path, stem: Path, bpps: list[float], seconds: float, second_m
     rows = []
     for bpp in bpps:
         out = stem.with_name(f"{stem.name}_{bpp}.safetensors")
-        summary = inr("encode", path, "-o", out, "--bpp", bpp, "--seconds", seconds, "--force")
+        try:
+            summary = inr("encode", path, "-o", out, "--bpp", bpp, "--seconds", seconds, "--force")
+        except RuntimeError as exc:  # a target below the smallest file inr can write: say so, go on
+            rows.append({"codec": "inr", "target_bpp": bpp, "error": str(exc)})
+            continue
         score = scores(path, out)
         rows.append({"codec": "inr", "target_bpp": bpp, "bytes": summary["bytes"], "bpp": summary["bpp"],
-                     "bits": summary["bits"], "psnr": score["psnr"], second_metric: score.get(second_metric)})
+                     "bits": summary["bits"], "params": summary["params"], "steps": summary["steps"],
+                     "psnr": score["psnr"], second_metric: score.get(second_metric)})
     return rows
 
 
@@ -239,43 +236,63 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0, help="inr's training budget per encode")
     parser.add_argument("--bpp", default="0.25,0.5,1,2", help="inr's targets for images, bits per pixel")
     parser.add_argument("--audio-bpp", default="0.5,1,2,4", help="inr's targets for audio, bits per sample")
-    parser.add_argument("--video-bpp", default="0.03,0.07,0.14,0.28", help="inr's targets for video, bits per voxel")
-    parser.add_argument("--images", default=",".join(IMAGES))
+    parser.add_argument("--video-bpp", default="0.1,0.2,0.4,0.8", help="inr's targets for video, bits per voxel (0.07 is about the smallest file)")
+    parser.add_argument("--images", default=",".join(IMAGES), help="comma-separated; '' for none")
     parser.add_argument("--no-audio", action="store_true")
     parser.add_argument("--no-video", action="store_true")
+    parser.add_argument("--no-crop", action="store_true")
+    parser.add_argument("--append", action="store_true", help="add to --out's results.jsonl (a run in parts)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "rd")
     args = parser.parse_args()
     bpps = [float(b) for b in args.bpp.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
-    log = (args.out / "results.jsonl").open("w", buffering=1)  # a line at a time: a long run shows its progress
-    per_image, lines = {}, [f"# rate–distortion, {args.seconds:g} s per inr encode", ""]
+    # a line at a time: a long run shows its progress, and a run cut short keeps what it measured
+    log = (args.out / "results.jsonl").open("a" if args.append else "w", buffering=1)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        for name in args.images.split(","):
+        for name in filter(None, args.images.split(",")):
             path = DATA / "images" / f"{name}.png"
-            rows = image_codecs(path, folder) + image_inr(path, folder, bpps, args.seconds)
-            per_image[name] = rows
-            for row in rows:
+            for row in image_codecs(path, folder) + image_inr(path, folder, bpps, args.seconds):
                 log.write(json.dumps({"signal": name, **row}) + "\n")
-            delta = bd([r for r in rows if r["codec"] == "jpeg"], [r for r in rows if r["codec"] == "inr"])
-            lines.append(f"{name}: inr against JPEG {delta}")
-            plot(name, rows, args.out / f"{name}.png")
-        means = [row for codec, key in (("jpeg", "quality"), ("webp", "quality"), ("avif", "quality"),
-                                          ("inr", "target_bpp")) for row in mean_curve(per_image, codec, key)]
-        plot("mean over images", means, args.out / "mean.png")
-        lines.append(f"mean curve: inr against JPEG {bd([r for r in means if r['codec'] == 'jpeg'], [r for r in means if r['codec'] == 'inr'])}")
         for section, run, targets in (("audio", None if args.no_audio else audio, args.audio_bpp),
                                       ("video", None if args.no_video else video, args.video_bpp)):
             if run is not None:
-                rows = run(folder, [float(b) for b in targets.split(",")], args.seconds)
-                for row in rows:
+                for row in run(folder, [float(b) for b in targets.split(",")], args.seconds):
                     log.write(json.dumps({"signal": section, **row}) + "\n")
-                plot(section, rows, args.out / f"{section}.png")
-        check = crop_check(folder, args.seconds)
-        log.write(json.dumps(check) + "\n")
-        lines.append(f"crop: {check}")
+        if not args.no_crop:
+            log.write(json.dumps(crop_check(folder, args.seconds)) + "\n")
+    log.close()
+    lines = summarise(args.out, args.seconds)
     (args.out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def summarise(out: Path, seconds: float) -> list[str]:
+    """Plots, BD figures and the crop check from ``out/results.jsonl``."""
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line.strip()]
+    lines = [f"# rate–distortion, {seconds:g} s per inr encode", ""]
+    per_signal: dict[str, list[dict]] = {}
+    for row in rows:
+        if "signal" in row:
+            per_signal.setdefault(row["signal"], []).append(row)
+    per_image = {name: rs for name, rs in per_signal.items() if name not in ("audio", "video")}
+    for name, rs in per_signal.items():
+        for failed in (r for r in rs if "error" in r):
+            lines.append(f"{name}: inr --bpp {failed['target_bpp']} not written: {failed['error']}")
+        if name in per_image:
+            delta = bd([r for r in rs if r["codec"] == "jpeg"], [r for r in rs if r["codec"] == "inr" and "psnr" in r])
+            lines.append(f"{name}: inr against JPEG {delta}")
+        plot(name, rs, out / f"{name}.png")
+    if per_image:
+        means = [row for codec, key in (("jpeg", "quality"), ("webp", "quality"), ("avif", "quality"),
+                                          ("inr", "target_bpp")) for row in mean_curve(per_image, codec, key)]
+        plot("mean over images", means, out / "mean.png")
+        for codec in ("jpeg", "webp", "avif", "inr"):
+            lines.append(f"mean curve {codec}: " + ", ".join(f"{r['bpp']:.3f} bpp {r['psnr']:.2f} dB"
+                                                              for r in means if r["codec"] == codec))
+        lines.append(f"mean curve: inr against JPEG {bd([r for r in means if r['codec'] == 'jpeg'], [r for r in means if r['codec'] == 'inr'])}")
+    lines += [f"crop: {row}" for row in rows if "check" in row]
+    return lines
 
 
 if __name__ == "__main__":
