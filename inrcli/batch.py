@@ -68,12 +68,17 @@ def _attempt(job: EncodeJob, options, force: bool) -> dict:
     try:
         return {**encode_file(job, options, force), "status": "ok"}
     except InrError as exc:
-        return {"input": job.input, "output": job.output, "status": "failed", "error": str(exc)}
+        return failed_row(job, str(exc))
     except MemoryError:
-        return {"input": job.input, "output": job.output, "status": "failed", "error": "out of memory"}
+        return failed_row(job, "out of memory")
     except Exception as exc:  # one broken file must not end the other files' run
-        return {"input": job.input, "output": job.output, "status": "failed",
-                "error": f"internal error: {type(exc).__name__}: {exc}"}
+        return failed_row(job, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def failed_row(job, error: str) -> dict:
+    """The result of a file that could not be encoded (``job``: anything with ``input`` and
+    ``output``, such as an :class:`EncodeJob` or a dataset item)."""
+    return {"input": job.input, "output": job.output, "status": "failed", "error": error}
 
 
 def _run_in_worker(arguments: tuple) -> dict:
@@ -81,8 +86,7 @@ def _run_in_worker(arguments: tuple) -> dict:
 
 
 def _lost(arguments: tuple, reason: str) -> dict:
-    job = arguments[0]
-    return {"input": job.input, "output": job.output, "status": "failed", "error": reason}
+    return failed_row(arguments[0], reason)
 
 
 def encode_many(jobs: list[EncodeJob], options, force: bool, workers: int, threads: int,

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from inrcli.batch import output_for
+from inrcli.batch import failed_row, output_for
 from inrcli.errors import InrError, OutputExistsError, UsageError
 from inrcli.signals import READERS, format_of
 
@@ -274,11 +274,6 @@ def _row(item: Item, summary: dict, batch: int) -> dict:
     kept = ("modality", "params", "steps", "seconds", "psnr", "bytes", "warning")  # batchable kinds score PSNR
     return {"input": item.input, "output": item.output, "status": "ok", "error": None, "batch": batch,
             **{key: summary[key] for key in kept if key in summary}}
-
-
-def failed_row(item: Item, error: str) -> dict:
-    """The manifest row of an item that could not be encoded."""
-    return {"input": item.input, "output": item.output, "status": "failed", "error": error}
 
 
 @dataclass
