@@ -19,13 +19,13 @@ import torch
 
 from inrcli import api, fileformat
 from inrcli.coded import Coding
-from inrcli.models import first_layer_test, local_tensor_test
+from inrcli.models import first_layer_frequency, local_tensor_test
 from inrcli.signals import read_signal
 
 
 def quantised(inr, state: dict, bits: int) -> Coding:
     inr.model.load_state_dict(state)
-    inr.coding = Coding.fit({k: v.numpy() for k, v in state.items()}, bits, first_layer_test(inr.model))
+    inr.coding = Coding.fit({k: v.numpy() for k, v in state.items()}, bits, first_layer_frequency(inr.model))
     inr.coding.round_model(inr.model)
     return inr.coding
 

@@ -1,5 +1,5 @@
 """A second decoder of inr files, written from docs/FORMAT.md alone: numpy and safetensors only
-(no torch, no inrcli).  The test suite runs it against ``inr decode`` for every kind and
+(no torch, no inrcli), coded weights (version 4) included.  The test suite runs it against ``inr decode`` for every kind and
 architecture, so the document and the code are kept in agreement.
 
     python docs/reference_decoder.py FILE.safetensors OUT.npy
@@ -28,15 +28,115 @@ def read(path: str) -> tuple[dict, dict]:
         tensors = {name: handle.get_tensor(name) for name in handle.keys() if not name.startswith("aux.")}
     if "inr.version" in stored:  # versions 2.x–4.x: namespaced keys (3 changed graphs, 4 added sets)
         assert stored["inr.version"].split(".")[0] in ("2", "3", "4"), "a newer major version"
-        assert "inr.coding" not in stored, "coded weights: not read by this decoder (docs/FORMAT.md, inr.coding)"
         meta = {key[4:]: value for key, value in stored.items() if key.startswith("inr.")}
     else:  # version 1: bare keys, the kind under "modality"
         assert stored.get("format") == "inr" and stored.get("version") == "1", "not an inr file"
         meta = dict(stored, kind=stored["modality"])
     for key in ("model", "signal", "training"):
         meta[key] = json.loads(meta[key])
-    weights = {k: v.astype(np.float32) for k, v in tensors.items() if not k.startswith("graph.")}
+    if "coding" in meta:  # version 4: quantised, entropy-coded weights
+        weights = decode_coded(json.loads(meta["coding"]), meta, tensors)
+    else:
+        weights = {k: v.astype(np.float32) for k, v in tensors.items() if not k.startswith("graph.")}
     return meta, weights | {k: v for k, v in tensors.items() if k.startswith("graph.")}
+
+
+# ---- coded weights (FORMAT.md, "Coded weights") ------------------------------------------------
+PRECISION, HIGH_BITS = 24, 4
+
+
+def is_local(name: str) -> bool:
+    return name.startswith(("local_", "out_"))
+
+
+def weight_shapes(arch: str, model: dict) -> dict[str, tuple[int, ...]]:
+    """Every weight tensor's shape, by name, from the model config (FORMAT.md, "Tensors")."""
+    d, c, layers = model["in_dim"], model["out_dim"], model["hidden_layers"]
+    if arch == "siren":
+        w = model["width"]
+        shapes = {f"body.{k}.linear.{p}": ((w, w if k else d) if p == "weight" else (w,))
+                  for k in range(layers + 1) for p in ("weight", "bias")}
+        return shapes | {"head.weight": (c, w), "head.bias": (c,)}
+    assert arch == "lg-siren", f"coded weights of architecture {arch!r}"
+    w, g = model["local_width"], model["global_width"]
+    slots = int(np.prod([hi - lo for lo, hi in model["partitioning"]["kept"]]))
+    shapes = {"out_weight": (slots, w, c), "out_bias": (slots, c),
+              "merge.linear.weight": (w, w + g), "merge.linear.bias": (w,)}
+    for k in range(layers + 1):
+        shapes |= {f"local_weight.{k}": (slots, w if k else d, w), f"local_bias.{k}": (slots, w),
+                   f"global_layers.{k}.linear.weight": (g, g if k else d), f"global_layers.{k}.linear.bias": (g,)}
+    return shapes
+
+
+def cdf_of(counts: np.ndarray) -> list[int]:
+    """A histogram's fixed-point cdf: ``n + 1`` integers out of 2^24."""
+    n, total = len(counts), float(np.sum(counts, dtype=np.float64))
+    assert n >= 2 and total > 0, "an empty histogram"
+    scale = (2 ** PRECISION - n) / total
+    cumulative = np.concatenate([[0.0], np.cumsum(counts, dtype=np.float64)[:-1]])
+    return [int(np.floor(x * scale)) + i for i, x in enumerate(cumulative)] + [2 ** PRECISION]
+
+
+class AnsReader:
+    """One chunk's rANS stream: 32-bit little-endian words, read from the end."""
+
+    def __init__(self, data: np.ndarray):
+        assert len(data) % 4 == 0, "a chunk of whole 32-bit words"
+        self.words = [int(x) for x in np.frombuffer(data.tobytes(), dtype="<u4")]
+        self.state = self.words.pop() if self.words else 0
+        assert self.state != 0 or not len(data), "a chunk ending in a zero word"
+        while self.words and self.state < 2 ** 32:
+            self.state = (self.state << 32) | self.words.pop()
+
+    def decode(self, cdf: list[int], count: int) -> list[int]:
+        symbols = []
+        for _ in range(count):
+            quantile = self.state % 2 ** PRECISION
+            symbol = int(np.searchsorted(cdf, quantile, side="right")) - 1  # cdf[i] ≤ quantile < cdf[i+1]
+            self.state = (self.state >> PRECISION) * (cdf[symbol + 1] - cdf[symbol]) + quantile - cdf[symbol]
+            if self.state < 2 ** 32 and self.words:
+                self.state = (self.state << 32) | self.words.pop()
+            symbols.append(symbol)
+        return symbols
+
+    def finish(self) -> None:
+        assert not self.words and self.state == 0, "a chunk with bytes left over"
+
+
+def decode_coded(coding: dict, meta: dict, tensors: dict) -> dict[str, np.ndarray]:
+    """Float32 weights from the ``coded.*`` tensors: each tensor's integers, chunk by chunk."""
+    shapes = weight_shapes(meta["arch"], meta["model"])
+    prior, at, grids = tensors["coded.prior"].astype(np.int64), 0, {}
+    for name, bits, offset, step in coding["tensors"]:  # coding order
+        levels = 2 ** min(bits, HIGH_BITS)
+        low = cdf_of(np.ones(2 ** (bits - HIGH_BITS))) if bits > HIGH_BITS else None
+        grids[name] = (bits, np.float32(offset), np.float32(step), cdf_of(prior[at:at + levels]), low)
+        at += levels
+    assert at == len(prior) and set(grids) == set(shapes), "the histograms and tensors of the model"
+    q = {name: np.zeros(shape, dtype=np.int64) for name, shape in shapes.items()}
+
+    def chunk(data: np.ndarray, names: list[str], slot: int | None) -> None:
+        reader = AnsReader(data)
+        for name in names:
+            bits, _, _, high_cdf, low_cdf = grids[name]
+            target = q[name][slot] if slot is not None else q[name]
+            values = np.array(reader.decode(high_cdf, target.size), dtype=np.int64)
+            if low_cdf is not None:
+                values = (values << (bits - HIGH_BITS)) | np.array(reader.decode(low_cdf, target.size), dtype=np.int64)
+            target[...] = values.reshape(target.shape)
+        reader.finish()
+
+    order = [row[0] for row in coding["tensors"]]
+    chunk(tensors["coded.shared"], [n for n in order if not is_local(n)], None)
+    local = [n for n in order if is_local(n)]
+    if local:
+        starts = np.concatenate([[0], np.cumsum(tensors["coded.local_bytes"].astype(np.int64))])
+        assert starts[-1] == len(tensors["coded.local"]), "chunk lengths that add up to the data"
+        for slot in range(len(starts) - 1):
+            chunk(tensors["coded.local"][starts[slot]:starts[slot + 1]], local, slot)
+    # w = float32(offset + q · step), computed in float64 and rounded once
+    return {name: (np.float64(grids[name][1]) + q[name].astype(np.float64) * np.float64(grids[name][2])).astype(np.float32)
+            for name in shapes}
 
 
 def sine(x: np.ndarray, w: np.ndarray, b: np.ndarray, w0: float) -> np.ndarray:

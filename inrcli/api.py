@@ -25,14 +25,12 @@ from inrcli.fileformat import STORAGE_DTYPES, InrFile, SignalDescription
 from inrcli.grid import parse_ranges
 from inrcli.quantize import FLOAT_BITS, MIN_BITS, check_bits
 from inrcli import sizing
-from inrcli.models import MODELS, ModelHints, first_layer_test, is_croppable, model_class, partitioning_of
+from inrcli.models import MODELS, ModelHints, first_layer_frequency, is_croppable, model_class, partitioning_of
 from inrcli.signals import INR_EXTENSIONS, DecodePlan, Signal, resolve_format, signal_kind
 from inrcli.signals.base import SignalKind, TrainingData
 from inrcli.train import StepInfo, TrainConfig, TrainRecord, fit
 
 STARVED_SHARE = 0.1  # a --seconds run with fewer steps than this share of DEFAULT_STEPS is warned about
-DEFAULT_BITS = FLOAT_BITS
-"""Storage when --bits is not given."""
 SIZED_BITS = 8
 """Storage when --bits is not given but a size is (--bpp, --max-bytes)."""
 
@@ -56,7 +54,7 @@ class EncodeOptions:
     """Storage precision of float weights in the file (``bits`` 32)."""
     bits: int | None = None
     """Quantised, entropy-coded weights of this many bits (2–16), or 32 for floats (``dtype``);
-    None for the default (:attr:`storage_bits`)."""
+    None for the default (:meth:`storage_bits`)."""
     bpp: float | None = None
     """Size target in bits per sample (pixel, audio sample, video voxel, …): sets ``params``."""
     max_bytes: int | None = None
@@ -89,11 +87,11 @@ class EncodeOptions:
         if self.dtype not in STORAGE_DTYPES:
             raise UsageError(f"--dtype must be one of {', '.join(STORAGE_DTYPES)}, got {self.dtype!r}")
         try:
-            check_bits(self.storage_bits)
+            check_bits(self.bits if self.bits is not None else FLOAT_BITS)
         except ValueError as exc:
             raise UsageError(f"--{exc}") from None
-        if self.storage_bits != FLOAT_BITS and self.dtype != "float32":
-            raise UsageError("--dtype float16 is float storage: give --bits 32 with it")
+        if self.bits not in (None, FLOAT_BITS) and self.dtype != "float32":
+            raise UsageError(f"--dtype {self.dtype} is float storage; --bits {self.bits} stores integers")
         if self.params is not None and self.sized:
             raise UsageError("--params and a size target (--bpp, --max-bytes) both set the parameter count")
         weight_bytes = (self.params or 0) * (2 if self.dtype == "float16" else 4)
@@ -108,12 +106,14 @@ class EncodeOptions:
         """Whether a file size is asked for (``--bpp`` or ``--max-bytes``)."""
         return self.bpp is not None or self.max_bytes is not None
 
-    @property
-    def storage_bits(self) -> int:
-        """Bits per stored weight: ``bits``, else 8 for a size target, else the default."""
+    def storage_bits(self, kind: SignalKind) -> int:
+        """Bits per stored weight: ``bits``; else floats for a float ``dtype`` other than float32;
+        else 8 for a size target; else the kind's default."""
         if self.bits is not None:
             return self.bits
-        return SIZED_BITS if self.sized and self.dtype == "float32" else DEFAULT_BITS
+        if self.dtype != "float32":
+            return FLOAT_BITS
+        return SIZED_BITS if self.sized else kind.default_bits
 
     def planned_steps(self) -> int | None:
         """The step budget: ``--steps``, none under ``--seconds`` alone, else ``DEFAULT_STEPS``."""
@@ -125,7 +125,7 @@ class EncodeOptions:
                            seconds=self.seconds, target_psnr=self.target_psnr, lr=self.lr or preset.lr,
                            seed=self.seed, device=self.device, psnr_peak=kind.network_peak,
                            loss=kind.loss(signal), min_lr_ratio=1.0 if self.constant_lr else 0.01,
-                           bits=None if self.storage_bits == FLOAT_BITS else self.storage_bits)
+                           bits=None if self.storage_bits(kind) == FLOAT_BITS else self.storage_bits(kind))
 
     def fingerprint_settings(self) -> dict:
         """The settings that shape training (not where or how often it is checkpointed)."""
@@ -240,7 +240,7 @@ def _finish(fitting: Fitting, record: TrainRecord) -> InrFile:
     inr, model, options, target = fitting.inr, fitting.model, fitting.options, fitting.target_bytes
     model.eval()
     trained = {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
-    _store_precision(inr, options.storage_bits, options.dtype)
+    _store_precision(inr, options.storage_bits(fitting.kind), options.dtype)
     inr.elapsed = record.seconds
     inr.training = _training_record(fitting, record)
     while target is not None and inr.coding is not None and inr.coding.bits > MIN_BITS \
@@ -259,7 +259,9 @@ def encode_together(signals: list[Signal], options: EncodeOptions,
     """Fit one INR to each of ``signals`` — of one kind and shape — in one batched model
     (:class:`~inrcli.ensemble.Ensemble`): one optimiser step trains them all.  Each file is an
     ordinary INR file, as :func:`encode` would write for that signal alone with these options
-    (the same initial weights, the same batches), apart from floating-point rounding."""
+    (the same initial weights, the same batches), apart from floating-point rounding.  A time
+    budget (``seconds``) is per signal: the group trains ``seconds × len(signals)``, so each member
+    costs what its own encode would, and all of them get the steps that time allows together."""
     from inrcli.ensemble import Ensemble
     from inrcli.sampling import StackedSampler
 
@@ -273,7 +275,9 @@ def encode_together(signals: list[Signal], options: EncodeOptions,
                                                              first.fraction, options.seed)), len(fittings))
     ensemble = Ensemble([f.model for f in fittings]).to(options.device)
     ensemble.train()
-    record = fit(ensemble, sampler, dataclasses.replace(first.config, members=len(fittings)), on_step=on_step)
+    seconds = None if first.config.seconds is None else first.config.seconds * len(fittings)
+    record = fit(ensemble, sampler, dataclasses.replace(first.config, members=len(fittings), seconds=seconds),
+                 on_step=on_step)
     ensemble.load_into([f.model for f in fittings])
     files = []
     for member, fitting in enumerate(fittings):
@@ -323,18 +327,18 @@ def _check_together(signals: list[Signal], options: EncodeOptions) -> None:
 def check_together_options(options: EncodeOptions) -> None:
     """Refuse options that a batched fit (:func:`encode_together`) cannot honour."""
     options.check()
-    for flag, given in (("--seconds", options.seconds), ("--target-psnr", options.target_psnr),
+    for flag, given in (("--target-psnr", options.target_psnr),
                         ("--checkpoint", options.checkpoint), ("--bpp", options.bpp),
                         ("--max-bytes", options.max_bytes)):
         if given is not None:
             raise UsageError(f"--batch trains every signal the same number of steps; {flag} does not apply "
-                             f"(give --steps)")
+                             f"(give --steps or --seconds)")
 
 
 def _sized(signal: Signal, options: EncodeOptions, target: int) -> EncodeOptions:
     """``options`` with the parameter budget whose file fits in ``target`` bytes: a first estimate,
     then one from that network's own mix of tensor widths (small networks code dearer)."""
-    bits, samples = options.storage_bits, math.prod(signal.shape)
+    bits, samples = options.storage_bits(kind_of(signal)), math.prod(signal.shape)
     fixed = sum(np.asarray(array).nbytes for array in kind_of(signal).extra_tensors(signal).values())
     sized = dataclasses.replace(options, bits=bits, bpp=None, max_bytes=None, params=sizing.params_for(
         target, bits + (sizing.EXTRA_BITS if bits != FLOAT_BITS else 0), samples, fixed))
@@ -351,7 +355,7 @@ def _store_precision(inr: InrFile, bits: int, dtype: str) -> None:
     ``bits``), so the quality reported is that of the file, not of the float32 weights trained."""
     if bits != FLOAT_BITS:
         inr.coding = Coding.fit({name: t.detach().cpu().numpy() for name, t in inr.model.state_dict().items()},
-                                bits, first_layer_test(inr.model))
+                                bits, first_layer_frequency(inr.model))
         inr.coding.round_model(inr.model)
     elif dtype != "float32":
         inr.model.load_state_dict({name: t.to(getattr(torch, dtype)).float()

@@ -52,8 +52,9 @@ class Coding:
     """Tensor name → counts of its top bits, ``(prior_size(grid.bits),)`` int64."""
 
     @classmethod
-    def fit(cls, state: dict[str, np.ndarray], bits: int, first_layer: Callable[[str], bool]) -> Coding:
-        """Grids and histograms for ``state`` (name → float32 array) in a file of ``bits``."""
+    def fit(cls, state: dict[str, np.ndarray], bits: int, first_layer: Callable[[str], float | None]) -> Coding:
+        """Grids and histograms for ``state`` (name → float32 array) in a file of ``bits``;
+        ``first_layer(name)`` is the ω0 of a first sine layer's tensor, None for any other."""
         grids = {name: Grid.fit(values, tensor_bits(bits, name, first_layer(name))) for name, values in state.items()}
         priors = {name: entropy.histogram(split_symbols(grids[name].quantise(values), grids[name].bits)[0],
                                           prior_size(grids[name].bits))

@@ -40,7 +40,9 @@ class Ensemble(nn.Module):
         # the architecture's code with no storage of its own: functional_call supplies each member's weights
         self._template = [copy.deepcopy(models[0]).to("meta")]  # a list: not registered as a submodule
         self.members = len(models)
-        self.FIRST_LAYER = getattr(models[0], "FIRST_LAYER", ())  # which tensors first_layer_test marks
+        # which tensors first_layer_frequency marks, and their ω0: as the members' own files have them
+        self.FIRST_LAYER = getattr(models[0], "FIRST_LAYER", ())
+        self.first_w0 = getattr(getattr(models[0], "config", None), "first_w0", None)
 
     def forward(self, coords: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
         template = self._template[0]

@@ -45,10 +45,10 @@ def coded_cost(model, bits: int) -> tuple[float, int]:
     """``model`` (a torch module, on any device) in a coded file of ``bits``: bits per weight, and
     the bytes of its tensors' histograms (16 two-byte counts each: a tenth of a small file)."""
     from inrcli.coded import prior_size
-    from inrcli.models import first_layer_test
+    from inrcli.models import first_layer_frequency
     from inrcli.quantize import tensor_bits
 
-    first_layer = first_layer_test(model)
+    first_layer = first_layer_frequency(model)
     widths = {name: tensor_bits(bits, name, first_layer(name)) for name in model.state_dict()}
     sizes = {name: tensor.numel() for name, tensor in model.state_dict().items()}
     total = sum(size * widths[name] for name, size in sizes.items())

@@ -54,12 +54,13 @@ def invoke(runner: CliRunner, *args: str, input: bytes | None = None):
 
 @pytest.fixture(scope="session")
 def encoded_tiny(tmp_path_factory) -> Path:
-    """A tiny lg-siren file with a 3×4 grid over a 20×24 image, trained briefly."""
+    """A tiny lg-siren file of float32 weights (``--bits 32``: the layout the format tests read)
+    with a 3×4 grid over a 20×24 image, trained briefly."""
     folder = tmp_path_factory.mktemp("encoded")
     image = folder / "tiny.png"
     iio.imwrite(image, synthetic_image())
     out = folder / "tiny.safetensors"
     result = CliRunner().invoke(app, ["encode", str(image), "-o", str(out), "--steps", "30",
-                                      "--partitions", "3,4", "--params", "3000", "--quiet"])
+                                      "--partitions", "3,4", "--params", "3000", "--bits", "32", "--quiet"])
     assert result.exit_code == 0, result.stderr
     return out

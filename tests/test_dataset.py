@@ -68,10 +68,19 @@ def test_together_refuses_what_it_cannot_do(tmp_path):
     small, large = (read_signal(str(p)) for p in (_images(tmp_path / "a", 1)[0], _images(tmp_path / "b", 1, (8, 8))[0]))
     with pytest.raises(api.UsageError, match="one kind and shape"):
         api.encode_together([small, large], api.EncodeOptions(steps=2))
-    for options, flag in ((api.EncodeOptions(seconds=3), "--seconds"), (api.EncodeOptions(steps=3, bpp=2), "--bpp"),
+    for options, flag in ((api.EncodeOptions(steps=3, bpp=2), "--bpp"),
                           (api.EncodeOptions(steps=3, target_psnr=30), "--target-psnr")):
         with pytest.raises(api.UsageError, match=flag):
             api.encode_together([small], options)
+
+
+def test_a_time_budget_is_per_signal_and_every_member_gets_the_same_steps(tmp_path):
+    signals = [read_signal(str(p)) for p in _images(tmp_path, 3)]
+    together = api.encode_together(signals, api.EncodeOptions(seconds=0.5, params=2000))
+    steps = {inr.training["steps"] for inr in together}
+    assert len(steps) == 1 and steps.pop() > 1
+    for inr in together:  # each member's share of the group's 3 × 0.5 s
+        assert inr.training["stopped_by"] == "seconds" and inr.elapsed == pytest.approx(0.5, abs=0.2)
 
 
 def test_batch_cli_writes_a_file_per_input_and_a_manifest(runner, tmp_path):
@@ -138,7 +147,7 @@ def test_batch_refusals_are_one_line(runner, tmp_path):
     data, out = tmp_path / "data", tmp_path / "out"
     _images(data, 1)
     out.mkdir()
-    for flags, text in ((["--seconds", "2"], "--seconds does not apply"), (["--max-bytes", "9000"], "--max-bytes"),
+    for flags, text in ((["--target-psnr", "30"], "--target-psnr does not apply"), (["--max-bytes", "9000"], "--max-bytes"),
                         (["--batch-size", "0"], "--batch-size"), (["--cluster", "nowhere"], "scheduler address")):
         result = invoke(runner, "encode", data, "-o", out, "--batch", "--steps", "2", *flags)
         assert result.exit_code == 2, (flags, result.output)

@@ -25,7 +25,8 @@ MAX_EXAMPLES = int(os.environ.get("INR_FUZZ_EXAMPLES", "150"))
 
 
 def _encode(signal, **options):
-    return fileformat.to_bytes(api.encode(signal, api.EncodeOptions(steps=2, **options)))
+    """A file of float weights unless ``bits`` says otherwise (the kinds' default is coded)."""
+    return fileformat.to_bytes(api.encode(signal, api.EncodeOptions(**{"steps": 2, "bits": 32, **options})))
 
 
 def _encode_set(members) -> bytes:

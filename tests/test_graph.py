@@ -265,7 +265,8 @@ def test_bad_k_is_refused(k):
 def test_graph_files_are_format_3_and_other_kinds_stay_2(npz_file: Path, encoded_tiny: Path):
     from safetensors import safe_open
 
-    inr = api.encode(read_signal(str(npz_file)), api.EncodeOptions(kind_options={"k": 4}, params=500, steps=5))
+    inr = api.encode(read_signal(str(npz_file)), api.EncodeOptions(kind_options={"k": 4}, params=500, steps=5,
+                                                                   bits=32))  # coded files are 4.0
     header = fileformat.to_bytes(inr)
     assert json.loads(header[8:8 + int.from_bytes(header[:8], "little")])["__metadata__"]["inr.version"] == "3.0"
     with safe_open(str(encoded_tiny), framework="numpy") as handle:

@@ -92,10 +92,12 @@ def local_tensor_test(model):
     return model.is_local if isinstance(model, Partitioned) else (lambda name: False)
 
 
-def first_layer_test(model):
-    """``name → bool``: whether a weight tensor of ``model`` (or its class) belongs to a first sine layer."""
+def first_layer_frequency(model):
+    """``name → ω0 | None``: the first sine layer's ω0 for a weight tensor of ``model`` that belongs
+    to it, None for any other tensor (quantised storage gives those phases more bits)."""
     prefixes = getattr(model, "FIRST_LAYER", ())
-    return lambda name: name.startswith(prefixes)
+    first_w0 = getattr(model, "first_w0", None) or getattr(getattr(model, "config", None), "first_w0", 30.0)
+    return lambda name: float(first_w0) if name.startswith(prefixes) else None
 
 
 def mlp_param_count(in_dim: int, width: int, hidden_layers: int, out_dim: int | None = None) -> int:
