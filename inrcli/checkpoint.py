@@ -30,6 +30,7 @@ from safetensors.torch import save as save_tensors
 
 from inrcli.errors import InrFileError, UsageError
 from inrcli.fileformat import MAX_WEIGHT, read_header
+from inrcli.optim import Adam
 
 FORMAT = "inr-checkpoint"
 VERSION = 1
@@ -74,7 +75,7 @@ class Checkpoint:
     def due(self, elapsed: float) -> bool:
         return self.saved_at is None or elapsed - self.saved_at >= self.every
 
-    def save(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
+    def save(self, model: torch.nn.Module, optimizer: Adam, generator: torch.Generator,
              progress: Progress) -> None:
         """Write the state atomically: a temporary file in the same folder, renamed into place."""
         tensors = {f"model.{name}": t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
@@ -114,7 +115,7 @@ class Checkpoint:
                 with contextlib.suppress(OSError):
                     partial.unlink()
 
-    def load(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+    def load(self, model: torch.nn.Module, optimizer: Adam,
              generator: torch.Generator) -> Progress | None:
         """Restore the state into ``model``, ``optimizer`` and ``generator``; None if there is no file.
 
@@ -140,7 +141,7 @@ class Checkpoint:
         self.saved_at = progress.elapsed
         return progress
 
-    def _read(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+    def _read(self, model: torch.nn.Module, optimizer: Adam) -> tuple[dict, dict]:
         """The checkpoint's tensors and metadata, checked against what ``model`` expects."""
         expected = {f"model.{name}": (tuple(t.shape), t.dtype) for name, t in model.state_dict().items()}
         params = [p for group in optimizer.param_groups for p in group["params"]]

@@ -12,6 +12,7 @@ import torch
 
 from inrcli.checkpoint import Checkpoint, Progress
 from inrcli.models import first_layer_frequency
+from inrcli.optim import Adam
 from inrcli.quantize import rounded_weights
 from inrcli.sampling import Sampler
 
@@ -118,7 +119,7 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
         raise ValueError("fit needs steps or seconds")
     device = torch.device(config.device)
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = Adam(model.parameters(), lr=config.lr)
     planned = config.steps if config.steps is not None else 1_000_000_000
     ema_mse, ema_losses, stopped_by, step, last_check, elapsed = None, None, "steps", 0, 0, 0.0
     resumed = checkpoint.load(model, optimizer, generator) if checkpoint is not None else None
