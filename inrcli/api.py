@@ -354,8 +354,9 @@ def _store_precision(inr: InrFile, bits: int, dtype: str) -> None:
     """Round the model's weights to what the file will hold (float16, or a quantisation grid of
     ``bits``), so the quality reported is that of the file, not of the float32 weights trained."""
     if bits != FLOAT_BITS:
-        inr.coding = Coding.fit({name: t.detach().cpu().numpy() for name, t in inr.model.state_dict().items()},
-                                bits, first_layer_frequency(inr.model))
+        state = {name: t.detach().cpu().numpy() for name, t in inr.model.state_dict().items()}
+        fileformat.refuse_non_finite(state, "float32")  # no grid spans a NaN
+        inr.coding = Coding.fit(state, bits, first_layer_frequency(inr.model))
         inr.coding.round_model(inr.model)
     elif dtype != "float32":
         inr.model.load_state_dict({name: t.to(getattr(torch, dtype)).float()

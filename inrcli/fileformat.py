@@ -119,6 +119,14 @@ class InrFile:
         return self.model.name
 
 
+def refuse_non_finite(tensors: dict, dtype: str) -> None:
+    """Raise InrError naming the first weight (a torch tensor or numpy array) that is not finite
+    in ``dtype``: training diverged, and no file may hold it."""
+    for name, tensor in tensors.items():
+        if not np.isfinite(np.asarray(tensor)).all():
+            raise InrError(f"weight {name} is not finite in {dtype}; training diverged (try a lower --lr)")
+
+
 def to_bytes(inr: InrFile) -> bytes:
     """Serialise to safetensors bytes (deterministic for identical content)."""
     import torch
@@ -126,9 +134,7 @@ def to_bytes(inr: InrFile) -> bytes:
 
     torch_dtype = getattr(torch, inr.dtype)
     tensors = {name: t.detach().to("cpu", torch_dtype).contiguous() for name, t in inr.model.state_dict().items()}
-    for name, tensor in tensors.items():
-        if not torch.isfinite(tensor).all():
-            raise InrError(f"weight {name} is not finite in {inr.dtype}; training diverged (try a lower --lr)")
+    refuse_non_finite(tensors, inr.dtype)
     from inrcli.signals import signal_kind
 
     fields = {

@@ -124,9 +124,9 @@ def test_a_video_too_slow_to_store_is_refused_before_training(runner, tmp_path: 
 def test_the_signal_fuzzer_finds_nothing():
     """Every seed format, every lying header, and random mutants, each through ``inr encode`` in a
     forked child: one error line or a file that decodes; no crash, leftover or memory blow-up."""
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "fuzz_signals.py"), "--cases", "60"],
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "fuzz_signals.py"), "--cases", "45", "--workers", "2"],
                             capture_output=True, text=True, timeout=900)
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["failed"] == 0, summary["failures"]
-    assert summary["cases"] == 60 and summary["encoded"] >= 15  # the valid seeds encode
+    assert summary["cases"] == 45 and summary["encoded"] >= 15  # the valid seeds encode
     assert result.returncode == 0

@@ -163,6 +163,9 @@ def test_mutated_checkpoints_fail_cleanly_or_resume(data, tmp_path_factory):
         inr = api.encode(read_signal(image), api.EncodeOptions(**{**options.__dict__, "checkpoint": str(path)}))
     except InrFileError:
         return
+    except InrError as exc:  # a coded file's grids are fitted at the end of encode: divergence shows there
+        assert "diverged" in str(exc)
+        return
     try:  # a plausible but odd state may still make training diverge: saving says so cleanly
         fileformat.to_bytes(inr)
     except InrError as exc:

@@ -31,13 +31,35 @@ def test_same_seed_and_flags_give_the_same_bytes(runner, image_file: Path, tmp_p
     assert outs[0].read_bytes() != outs[2].read_bytes()
 
 
-@pytest.mark.parametrize("sample, options", [
-    ("chime.wav", {"params": 3000, "model_options": {"partitions": (4,)}}),
-    ("realshort.mp4", {"params": 6000, "model_options": {"partitions": (2, 2, 2)}, "sample_fraction": 0.01}),
-    ("spot.obj", {"params": 6000, "model_options": {"partitions": (2, 2, 2)}}),
-])
-def test_every_modality_is_byte_reproducible(sample: str, options: dict):
-    signal = read_signal(str(SAMPLES / sample))
+def _small_clip(folder: Path) -> Path:
+    """Four 12×16 frames (a folder of pictures is read as a video)."""
+    import imageio.v3 as iio
+
+    from tests.conftest import synthetic_image
+
+    for k in range(4):
+        iio.imwrite(folder / f"{k}.png", synthetic_image(12, 16, seed=k))
+    return folder
+
+
+def _small_shape(folder: Path) -> Path:
+    import trimesh
+
+    trimesh.creation.icosphere(subdivisions=2).export(folder / "ball.obj")
+    return folder / "ball.obj"
+
+
+@pytest.mark.parametrize("make, options", [
+    (lambda folder: SAMPLES / "chime.wav", {"params": 3000, "model_options": {"partitions": (4,)}}),
+    (_small_clip, {"params": 6000, "model_options": {"partitions": (2, 2, 2)}, "sample_fraction": 0.1}),
+    (_small_shape, {"params": 6000, "model_options": {"partitions": (2, 2, 2)}}),
+], ids=["audio", "video", "shape"])
+def test_every_modality_is_byte_reproducible(make, options: dict, tmp_path: Path, monkeypatch):
+    from inrcli.signals import shape
+
+    monkeypatch.setattr(shape, "RESOLUTION", 16)  # a small occupancy grid and pool: the same code, less time
+    monkeypatch.setattr(shape, "POOL_POINTS", 4000)
+    signal = read_signal(str(make(tmp_path)))
     assert encode_bytes(signal, steps=4, **options) == encode_bytes(signal, steps=4, **options)
 
 

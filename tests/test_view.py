@@ -77,7 +77,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     soundfile.write(folder / "tone.wav", (0.5 * np.sin(2 * np.pi * 440 * t) * np.exp(-3 * t)).astype(np.float32), rate)
     made = {"image": folder / "photo.safetensors", "audio": folder / "tone.safetensors"}
     for source, target in ((folder / "photo.png", made["image"]), (folder / "tone.wav", made["audio"])):
-        result = invoke(runner, "encode", source, "-o", target, "--steps", "25", "-q", "--partitions",
+        result = invoke(runner, "encode", source, "-o", target, "--steps", "25", "-q", "--bits", "32", "--partitions",
                         "2,3" if source.suffix == ".png" else "3")
         assert result.exit_code == 0, result.stderr
     made["coded"] = folder / "coded.safetensors"  # format 4: 6-bit weights (top bits and low bits), rANS-coded
