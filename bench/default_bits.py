@@ -34,6 +34,9 @@ CASES = {
     "spot": (ROOT / "samples" / "spot.obj", ["--steps", "500"]),
     "phantom": (ROOT / "samples" / "phantom.nii.gz", ["--steps", "500"]),
     "grayscott": (DATA / "graphs" / "spot_grayscott_fine.npz", ["--steps", "1000"]),
+    # the auto search made one encode of the fine mesh take over 6 minutes: the coarse one, k fixed
+    "grayscott_coarse": (DATA / "graphs" / "spot_grayscott_coarse.npz",
+                         ["--steps", "1000", "--k", "100", "--laplacian", "combinatorial"]),
 }
 
 
