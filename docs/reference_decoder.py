@@ -13,6 +13,7 @@ along a new first axis in code order.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import sys
@@ -92,7 +93,7 @@ class AnsReader:
         symbols = []
         for _ in range(count):
             quantile = self.state % 2 ** PRECISION
-            symbol = int(np.searchsorted(cdf, quantile, side="right")) - 1  # cdf[i] ≤ quantile < cdf[i+1]
+            symbol = bisect.bisect_right(cdf, quantile) - 1  # cdf[i] ≤ quantile < cdf[i+1]
             self.state = (self.state >> PRECISION) * (cdf[symbol + 1] - cdf[symbol]) + quantile - cdf[symbol]
             if self.state < 2 ** 32 and self.words:
                 self.state = (self.state << 32) | self.words.pop()

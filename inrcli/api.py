@@ -121,11 +121,12 @@ class EncodeOptions:
 
     def train_config(self, kind: SignalKind, signal: Signal, preset) -> TrainConfig:
         """The training loop's settings: these options over the kind's preset."""
+        bits = self.storage_bits(kind)
         return TrainConfig(steps=self.planned_steps(),
                            seconds=self.seconds, target_psnr=self.target_psnr, lr=self.lr or preset.lr,
                            seed=self.seed, device=self.device, psnr_peak=kind.network_peak,
                            loss=kind.loss(signal), min_lr_ratio=1.0 if self.constant_lr else 0.01,
-                           bits=None if self.storage_bits(kind) == FLOAT_BITS else self.storage_bits(kind))
+                           bits=None if bits == FLOAT_BITS else bits)
 
     def fingerprint_settings(self) -> dict:
         """The settings that shape training (not where or how often it is checkpointed)."""

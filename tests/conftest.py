@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -64,3 +65,15 @@ def encoded_tiny(tmp_path_factory) -> Path:
                                       "--partitions", "3,4", "--params", "3000", "--bits", "32", "--quiet"])
     assert result.exit_code == 0, result.stderr
     return out
+
+
+@contextmanager
+def small_shape_fields():
+    """Shapes trained on a 16³ occupancy grid from a pool of 4,000 points: the same code as the
+    defaults (64³ and more), in a fraction of the time."""
+    from inrcli.signals import shape
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(shape, "RESOLUTION", 16)
+        patch.setattr(shape, "POOL_POINTS", 4000)
+        yield

@@ -10,6 +10,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import soundfile
 from safetensors.numpy import load as load_arrays
 from safetensors.numpy import save as save_arrays
 
@@ -263,7 +264,6 @@ def test_coded_audio_keeps_its_first_layer_phases(tmp_path: Path):
     rate = 8000
     t = np.arange(rate // 2) / rate
     clip = (0.5 * np.sin(2 * np.pi * 440 * t) * np.exp(-3 * t)).astype(np.float32)
-    import soundfile
     soundfile.write(tmp_path / "tone.wav", clip, rate)
     signal = read_signal(str(tmp_path / "tone.wav"))
     scores = {}

@@ -48,7 +48,7 @@ def test_ensemble_evaluates_each_member_as_its_own_model():
         Ensemble(models + other)
 
 
-@pytest.mark.parametrize("bits", [None, 8])  # floats (the default), and coded: rounded while training
+@pytest.mark.parametrize("bits", [None, 8])  # the kind's default (9-bit coded) and 8 bits: rounded while training
 def test_fitted_together_matches_fitted_alone(tmp_path, bits):
     """Same initial weights, same batches, the loss of each its own, each member rounded to its
     own grids: the scores agree to rounding."""

@@ -11,8 +11,7 @@ import pytest
 
 from inrcli.errors import SignalReadError
 from inrcli.signals import read_signal
-from inrcli.signals import shape as shape_kind
-from tests.conftest import invoke
+from tests.conftest import invoke, small_shape_fields
 
 
 def png_with_header(width: int, height: int) -> bytes:
@@ -91,9 +90,7 @@ def sample_models(tmp_path_factory) -> dict[str, Path]:
                                   ("audio", "chime.wav", {"params": 3000, "model_options": {"partitions": (4,)}}),
                                   ("video", "realshort.mp4", {"params": 6000, "model_options": {"partitions": (2, 2, 2)}}),
                                   ("shape", "spot.obj", {"params": 6000, "model_options": {"partitions": (2, 2, 2)}})):
-        with pytest.MonkeyPatch.context() as patch:  # a small occupancy grid and pool: the same file layout, sooner
-            patch.setattr(shape_kind, "RESOLUTION", 16)
-            patch.setattr(shape_kind, "POOL_POINTS", 4000)
+        with small_shape_fields():
             inr = api.encode(read_signal(str(SAMPLES / sample)), api.EncodeOptions(steps=2, **options))
         models[name] = folder / f"{name}.safetensors"
         fileformat.save(inr, models[name])

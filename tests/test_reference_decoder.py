@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from inrcli.signals import shape as shape_kind
-from tests.conftest import invoke, synthetic_image
+from tests.conftest import invoke, small_shape_fields, synthetic_image
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,11 +137,10 @@ def test_volumes_agree(runner, inputs: Path, tmp_path: Path, source: str, arch: 
 
 
 @pytest.mark.parametrize("field, arch", [("occupancy", "lg-siren"), ("sdf", "lg-siren"), ("occupancy", "siren")])
-def test_shape_fields_agree(runner, inputs: Path, tmp_path: Path, monkeypatch, field: str, arch: str):
-    monkeypatch.setattr(shape_kind, "RESOLUTION", 16)
-    monkeypatch.setattr(shape_kind, "POOL_POINTS", 4000)
-    model = _encode(runner, inputs / "ball.obj", tmp_path / "m.safetensors", "--field", field, "--params", "6000",
-                    "--arch", arch)
+def test_shape_fields_agree(runner, inputs: Path, tmp_path: Path, field: str, arch: str):
+    with small_shape_fields():
+        model = _encode(runner, inputs / "ball.obj", tmp_path / "m.safetensors", "--field", field, "--params", "6000",
+                        "--arch", arch)
     assert invoke(runner, "decode", model, "--format", "npy", "-o", tmp_path / "out.npy", "-q").exit_code == 0
     theirs, ours = np.load(tmp_path / "out.npy"), _reference().decode(str(model))
     assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= 1e-5

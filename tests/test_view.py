@@ -23,8 +23,7 @@ import pytest
 import soundfile
 
 from inrcli import api
-from inrcli.signals import shape as shape_kind
-from tests.conftest import default_sigint, invoke, synthetic_image
+from tests.conftest import default_sigint, invoke, small_shape_fields, synthetic_image
 
 ROOT = Path(__file__).resolve().parents[1]
 V1 = ROOT / "tests" / "fixtures" / "v1"
@@ -96,9 +95,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
     trimesh.creation.icosphere(subdivisions=2).export(folder / "ball.obj")
     made["shape"] = folder / "ball.safetensors"
-    with pytest.MonkeyPatch.context() as patch:  # a 16³ field is enough to show a surface
-        patch.setattr(shape_kind, "RESOLUTION", 16)
-        patch.setattr(shape_kind, "POOL_POINTS", 4000)
+    with small_shape_fields():  # a 16³ field is enough to show a surface
         result = invoke(runner, "encode", folder / "ball.obj", "-o", made["shape"], "--steps", "150", "-q",
                         "--params", "6000")
     assert result.exit_code == 0, result.stderr
