@@ -3,9 +3,9 @@
 Fitting thousands of small signals one process (or one model) at a time leaves the CPU idle:
 each step is a handful of tiny matrix products and the Python around them.  An :class:`Ensemble`
 stacks M models of the *same* configuration into weights with a leading member axis and
-evaluates all of them with one batched product per layer (``torch.func.vmap`` over the
-architecture's own ``forward``), so any architecture works unchanged and one optimiser step
-updates every member.  Adam's update is elementwise, so each member follows exactly the path it
+evaluates all of them with one batched product per layer (the architecture's own
+``forward_members``, the same code as its ``forward``), and one optimiser step updates every
+member.  Adam's update is elementwise, so each member follows exactly the path it
 would follow alone (up to the order of floating-point sums).
 """
 
@@ -15,7 +15,7 @@ import copy
 
 import torch
 from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
+from torch.func import stack_module_state
 
 
 class Ensemble(nn.Module):
@@ -32,12 +32,14 @@ class Ensemble(nn.Module):
         configs = {repr(getattr(model, "config", None)) for model in models}
         if len(configs) != 1 or len({type(model) for model in models}) != 1:
             raise ValueError("an ensemble's models must share one architecture and configuration")
+        if not hasattr(models[0], "forward_members"):
+            raise ValueError(f"{type(models[0]).__name__} cannot evaluate several members at once")
         weights, buffers = stack_module_state(models)
         if buffers:
             raise ValueError("an ensemble holds models without buffers")
         self.names = list(weights)
         self.weights = nn.ParameterList(nn.Parameter(weights[name]) for name in self.names)
-        # the architecture's code with no storage of its own: functional_call supplies each member's weights
+        # the architecture's code with no storage of its own: forward_members is given every member's weights
         self._template = [copy.deepcopy(models[0]).to("meta")]  # a list: not registered as a submodule
         self.members = len(models)
         # which tensors first_layer_frequency marks, and their ω0: as the members' own files have them
@@ -45,19 +47,12 @@ class Ensemble(nn.Module):
         self.first_w0 = getattr(getattr(models[0], "config", None), "first_w0", None)
 
     def forward(self, coords: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
-        template = self._template[0]
+        return self._template[0].forward_members(dict(zip(self.names, self.weights)), coords, slots)
 
-        def one(weights: dict, coords: torch.Tensor) -> torch.Tensor:
-            return functional_call(template, weights, (coords, slots))
-
-        return vmap(one, in_dims=(0, None))(dict(zip(self.names, self.weights)), coords)
-
-    def stored_tensors(self):
-        """``(name, view)`` for each member's slice of each weight, member after member: the tensors
-        each member's own file will hold (views: writing one writes the ensemble's weight)."""
-        for member in range(self.members):
-            for name, weight in zip(self.names, self.weights):
-                yield name, weight[member]
+    def member_tensors(self):
+        """``(name, weight)`` for each weight, ``(M, *shape)``: slice ``m`` is the tensor member
+        ``m``'s own file will hold (the parameters themselves: writing one writes the ensemble)."""
+        return zip(self.names, self.weights)
 
     def member_state(self, member: int) -> dict[str, torch.Tensor]:
         """Member ``member``'s weights as a state dict of its architecture (detached copies)."""

@@ -114,6 +114,21 @@ def check_bits(bits: int) -> None:
         raise ValueError(f"bits must be {MIN_BITS}–{MAX_BITS}, or {FLOAT_BITS} for float storage; got {bits}")
 
 
+def round_to_own_grids(values: np.ndarray, bits: int) -> np.ndarray:
+    """Each row ``values[m]`` of ``(M, ...)`` float32 moved to the nearest value of its own grid,
+    ``Grid.fit(values[m], bits)``: the same float32 bits as ``Grid.round``, for M tensors at once
+    (an ensemble's members, each rounded to the grid its own file will have)."""
+    if values.size == 0:
+        return values.copy()
+    rows = values.reshape(len(values), -1)
+    low = rows.min(axis=1).astype(np.float64)
+    high = rows.max(axis=1).astype(np.float64)
+    step = ((high - low) / (2 ** bits - 1)).astype(np.float32).astype(np.float64)
+    step[step <= 0] = float(np.float32(1e-6))  # a constant tensor: any step (as Grid.fit)
+    q = np.clip(np.rint((rows.astype(np.float64) - low[:, None]) / step[:, None]), 0, 2 ** bits - 1)
+    return (low[:, None] + q * step[:, None]).astype(np.float32).reshape(values.shape)
+
+
 @contextmanager
 def rounded_weights(model, bits: int, first_layer):
     """Within the block, every weight of ``model`` holds its value rounded to its own grid (fit to
@@ -121,17 +136,20 @@ def rounded_weights(model, bits: int, first_layer):
     the float values come back while gradients computed inside stay — a straight-through
     estimator: the loss is measured on the weights the file will hold, and the optimiser moves
     the float weights behind them (quantisation-aware fine-tuning).  A model that stands for
-    several files (an ensemble) names its tensors member by member (``stored_tensors``), so each
-    member's tensor gets the grid its own file will have."""
+    several files (an ensemble) gives its tensors with a leading member axis (``member_tensors``),
+    so each member's slice gets the grid its own file will have."""
     import torch
 
-    tensors = list(model.stored_tensors() if hasattr(model, "stored_tensors") else model.named_parameters())
+    if hasattr(model, "member_tensors"):
+        tensors = list(model.member_tensors())
+    else:
+        tensors = [(name, tensor.unsqueeze(0)) for name, tensor in model.named_parameters()]
     saved = []
     with torch.no_grad():
         for name, tensor in tensors:
             saved.append(tensor.detach().clone())
-            values = tensor.detach().cpu().numpy()
-            tensor.copy_(torch.from_numpy(Grid.fit(values, tensor_bits(bits, name, first_layer(name))).round(values)))
+            rounded = round_to_own_grids(tensor.detach().cpu().numpy(), tensor_bits(bits, name, first_layer(name)))
+            tensor.copy_(torch.from_numpy(rounded))
     try:
         yield
     finally:

@@ -16,7 +16,7 @@ from safetensors.numpy import save as save_arrays
 
 from inrcli import api, coded, entropy, fileformat
 from inrcli.errors import InrFileError
-from inrcli.quantize import Grid, tensor_bits
+from inrcli.quantize import Grid, round_to_own_grids, tensor_bits
 from inrcli.signals import read_signal
 from tests.conftest import invoke, synthetic_image
 from tests.test_fuzz import valid_files
@@ -202,6 +202,17 @@ def test_a_grid_dequantises_the_same_in_float64_as_it_quantises():
     assert q.min() == 0 and q.max() == 255
     assert np.array_equal(grid.quantise(grid.dequantise(q)), q)
     assert np.abs(grid.dequantise(q) - values).max() <= grid.step * 0.5001
+
+
+def test_rounding_many_members_at_once_gives_each_its_own_grids_bits():
+    """An ensemble's members are rounded together: each must get exactly what its own file's grid gives."""
+    rng = np.random.default_rng(2)
+    members = rng.normal(0, 0.3, (5, 7, 3)).astype(np.float32) * rng.uniform(0.01, 3, (5, 1, 1)).astype(np.float32)
+    members[3] = 0.25  # a constant member: Grid.fit's fallback step
+    for bits in (2, 9, 16):
+        together = round_to_own_grids(members, bits)
+        for member, values in zip(together, members):
+            assert np.array_equal(member, Grid.fit(values, bits).round(values)), bits
 
 
 @pytest.mark.parametrize("flags, limit", [(["--max-bytes", "5000"], 5000), (["--bpp", "80"], 80 * 20 * 24 // 8),

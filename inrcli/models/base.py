@@ -8,6 +8,9 @@ An architecture is an ``nn.Module`` subclass with:
 * ``for_budget(in_dim, out_dim, budget, hints)`` — the largest model within ``budget``
   parameters, from :class:`ModelHints` (the signal's grid, frequencies, architecture options);
 * ``forward(coords (B, n, in_dim), slots (B,) | None) -> (B, n, out_dim)``;
+* ``forward_members(weights, coords, slots)`` — optional: M networks of one configuration at
+  once, ``weights`` each ``(M, *shape)``, ``-> (M, B, n, out_dim)`` (what an ensemble of
+  independent fits calls; ``forward`` is its M = 1 case, so both run the same code);
 * ``out_dim`` and ``param_count()``;
 * ``FIRST_LAYER`` — prefixes of the first sine layer's tensor names (quantised with more bits).
 

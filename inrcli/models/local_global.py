@@ -27,11 +27,11 @@ from inrcli.errors import UsageError
 from inrcli.grid import Partitioning, Range, auto_grid
 from inrcli.models.base import ModelHints, Partitioned
 from inrcli.models.config import LocalGlobalConfig
+from inrcli.models.sine import sine
+from inrcli.models.siren import SineLinear, bias_uniform_, siren_uniform_
 
 PUBLISHED_GLOBAL_SHARE = 0.1  # the global branch and merge layer's share of the budget in the paper
 MIN_PARAMS_PER_PARTITION = 700  # ~ a width-14 local network; fewer and automatic grids get coarser
-from inrcli.models.siren import SineLinear, bias_uniform_, siren_uniform_
-
 
 class LocalGlobalSiren(Partitioned, nn.Module):
     """Local-Global SIREN: ``(B, n, in_dim), slots (B,) -> (B, n, out_dim)``.
@@ -101,20 +101,38 @@ class LocalGlobalSiren(Partitioned, nn.Module):
                                                                   options=grid_options))
 
     def forward(self, coords: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
+        weights = {name: tensor.unsqueeze(0) for name, tensor in self.named_parameters()}
+        return self.forward_members(weights, coords, slots)[0]
+
+    def forward_members(self, weights: dict[str, torch.Tensor], coords: torch.Tensor,
+                        slots: torch.Tensor | None = None) -> torch.Tensor:
+        """M networks of this configuration at once: ``weights`` maps each parameter name to
+        its M members' values, ``(M, *shape)``; ``coords (B, n, in_dim)`` are shared;
+        returns ``(M, B, n, out_dim)``.  Members and partitions share one batched product per
+        layer; the global branch and merge layer, one per member."""
         c = self.config
         batch, n, d = coords.shape
-        hidden = coords
-        glob = coords.reshape(batch * n, d)
-        for depth, global_layer in enumerate(self.global_layers):
-            weight, bias = self.local_weight[depth], self.local_bias[depth]
-            if slots is not None:
-                weight, bias = weight[slots], bias[slots]
+        members = weights["out_weight"].shape[0]
+
+        def local(name: str) -> torch.Tensor:  # (M, S, *shape) → (M·B, *shape), row b through slots[b]
+            tensor = weights[name] if slots is None else weights[name][:, slots]
+            return tensor.reshape(members * batch, *tensor.shape[2:])
+
+        hidden = coords.expand(members, batch, n, d).reshape(members * batch, n, d)
+        glob = coords.reshape(1, batch * n, d).expand(members, batch * n, d)
+        merge_weight = weights["merge.linear.weight"].mT  # (M, local + global width, local width)
+        from_local, from_global = merge_weight[:, :c.local_width], merge_weight[:, c.local_width:]
+        for depth in range(c.hidden_layers + 1):
             w0 = c.first_w0 if depth == 0 else c.w0
-            local = torch.sin(w0 * torch.baddbmm(bias.unsqueeze(1), hidden, weight))
-            glob = global_layer(glob)
-            hidden = self.merge(torch.cat([local, glob.view(batch, n, -1)], dim=-1))
-        weight, bias = (self.out_weight, self.out_bias) if slots is None else (self.out_weight[slots], self.out_bias[slots])
-        return torch.baddbmm(bias.unsqueeze(1), hidden, weight)
+            local_out = sine(w0, local(f"local_bias.{depth}"), hidden, local(f"local_weight.{depth}"))
+            glob = sine(w0, weights[f"global_layers.{depth}.linear.bias"], glob,
+                        weights[f"global_layers.{depth}.linear.weight"].mT)
+            # the merge of [local, glob] as two products summed: no concatenated copy
+            merged = sine(c.w0, weights["merge.linear.bias"], local_out.view(members, batch * n, -1), from_local,
+                          glob, from_global)
+            hidden = merged.view(members * batch, n, -1)
+        out = torch.baddbmm(local("out_bias").unsqueeze(1), hidden, local("out_weight"))
+        return out.view(members, batch, n, -1)
 
     def param_count(self) -> dict[str, int]:
         return self.config.param_count()

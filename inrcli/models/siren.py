@@ -9,6 +9,7 @@ from torch import nn
 
 from inrcli.models.base import ModelHints
 from inrcli.models.config import SirenConfig
+from inrcli.models.sine import sine
 
 
 def siren_uniform_(weight: torch.Tensor, fan_in: int, w0: float, first: bool) -> None:
@@ -26,7 +27,9 @@ def bias_uniform_(bias: torch.Tensor, fan_in: int) -> None:
 
 
 class SineLinear(nn.Module):
-    """``sin(ω0 (x W^T + b))``: ``(N, in_dim) -> (N, out_dim)``."""
+    """The parameters of one sine layer ``sin(ω0 (x W^T + b))``, ``(N, in_dim) -> (N, out_dim)``,
+    stored as ``nn.Linear`` stores them (``linear.weight (out_dim, in_dim)``, ``linear.bias``);
+    the networks evaluate it with :func:`~inrcli.models.sine.sine`."""
 
     def __init__(self, in_dim: int, out_dim: int, w0: float, first: bool = False):
         super().__init__()
@@ -34,9 +37,6 @@ class SineLinear(nn.Module):
         self.linear = nn.Linear(in_dim, out_dim)
         siren_uniform_(self.linear.weight, in_dim, w0, first)
         bias_uniform_(self.linear.bias, in_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sin(self.w0 * self.linear(x))
 
 
 class Siren(nn.Module):
@@ -76,7 +76,22 @@ class Siren(nn.Module):
         return self.config.out_dim
 
     def forward(self, coords: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.body(coords))
+        weights = {name: tensor.unsqueeze(0) for name, tensor in self.named_parameters()}
+        return self.forward_members(weights, coords)[0]
+
+    def forward_members(self, weights: dict[str, torch.Tensor], coords: torch.Tensor,
+                        slots: torch.Tensor | None = None) -> torch.Tensor:
+        """M networks of this configuration at once: ``weights`` maps each parameter name to
+        its M members' values, ``(M, *shape)``; ``coords (B, n, in_dim)`` are shared;
+        returns ``(M, B, n, out_dim)`` (one batched product per layer)."""
+        batch, n, d = coords.shape
+        members = weights["head.weight"].shape[0]
+        hidden = coords.reshape(1, batch * n, d).expand(members, batch * n, d)
+        for depth, layer in enumerate(self.body):
+            hidden = sine(layer.w0, weights[f"body.{depth}.linear.bias"], hidden,
+                          weights[f"body.{depth}.linear.weight"].mT)
+        out = torch.baddbmm(weights["head.bias"].unsqueeze(1), hidden, weights["head.weight"].mT)
+        return out.view(members, batch, n, -1)
 
     def param_count(self) -> dict[str, int]:
         return self.config.param_count()
