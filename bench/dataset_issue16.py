@@ -1,5 +1,6 @@
-"""Issue 16: datasets of INRs — items per minute of a shell loop, ``inr encode -j 2`` and the
-vectorised fitter (``--batch``), here and on a local two-worker Dask cluster, at the same steps.
+"""Issue 16: datasets of INRs — items per minute of a shell loop, ``inr encode -j 2 --no-batch``,
+a plain ``inr encode FILES -o DIR`` (small files fitted together unasked) and the vectorised
+fitter (``--batch``), here and on a local two-worker Dask cluster, at the same steps.
 
     python bench/dataset_issue16.py [--work DIR] [--steps 100] [--shell-items 20] [--jobs-items 100]
 
@@ -59,9 +60,17 @@ def shell_loop(files: list[Path], out: Path, steps: int) -> tuple[float, dict]:
 
 
 def many_jobs(files: list[Path], out: Path, steps: int, jobs: int) -> tuple[float, dict]:
+    """``inr encode FILES -o DIR -j N --no-batch``: one encode per file, in N worker processes."""
     out.mkdir(parents=True, exist_ok=True)
     seconds, done = run(INR + ["encode", *map(str, files), "-o", str(out), "--steps", str(steps), "-j", str(jobs),
-                               "--quiet", "--json"])
+                               "--no-batch", "--quiet", "--json"])
+    return seconds, json_psnr(done.stdout)
+
+
+def plain_many(files: list[Path], out: Path, steps: int) -> tuple[float, dict]:
+    """``inr encode FILES -o DIR``, no flags: many small files are fitted together unasked."""
+    out.mkdir(parents=True, exist_ok=True)
+    seconds, done = run(INR + ["encode", *map(str, files), "-o", str(out), "--steps", str(steps), "--quiet", "--json"])
     return seconds, json_psnr(done.stdout)
 
 
@@ -153,16 +162,20 @@ def main() -> None:
             subprocess.run(["rm", "-rf", str(runs)], check=True)
             shell_s, shell_psnr = shell_loop(shell_files, runs / "shell", args.steps)
             jobs_s, jobs_psnr = many_jobs(jobs_files, runs / "jobs2", args.steps, 2)
+        plain_s, plain_psnr = plain_many(jobs_files, runs / "plain", args.steps)
         batch_s, batch_psnr = batched(folder, runs / "batch", args.steps)
         common = [f.name for f in shell_files]
         row = {"items": len(files), "steps": args.steps,
                "shell_loop": {"items": len(shell_files), "seconds": round(shell_s, 1),
                               "items_per_min": rate(len(shell_files), shell_s)},
                "jobs_2": {"items": len(jobs_files), "seconds": round(jobs_s, 1), "items_per_min": rate(len(jobs_files), jobs_s)},
+               "plain_many": {"items": len(plain_psnr), "seconds": round(plain_s, 1),
+                              "items_per_min": rate(len(plain_psnr), plain_s)},
                "batch": {"items": len(batch_psnr), "seconds": round(batch_s, 1), "items_per_min": rate(len(batch_psnr), batch_s),
                          "mean_psnr_all": round(statistics.fmean(batch_psnr.values()), 3)},
                "mean_psnr_on_shell_items": {"shell_loop": mean_on(shell_psnr, common), "batch": mean_on(batch_psnr, common)},
                "mean_psnr_on_jobs_items": {"jobs_2": mean_on(jobs_psnr, [f.name for f in jobs_files]),
+                                           "plain_many": mean_on(plain_psnr, [f.name for f in jobs_files]),
                                            "batch": mean_on(batch_psnr, [f.name for f in jobs_files])}}
         row["speedup_vs_shell"] = round(row["batch"]["items_per_min"] / row["shell_loop"]["items_per_min"], 1)
         row["speedup_vs_jobs_2"] = round(row["batch"]["items_per_min"] / row["jobs_2"]["items_per_min"], 1)

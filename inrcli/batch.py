@@ -14,8 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inrcli.errors import InrError, UsageError
-from inrcli.signals import format_of
+from inrcli.signals import READERS, format_of
 from inrcli.workers import in_workers
+
+AUTO_INPUTS = 16
+"""Fewest inputs a many-file ``inr encode`` fits together without being asked (``--batch``)."""
+AUTO_SAMPLES = 64 * 64
+"""Most samples per signal a many-file ``inr encode`` fits together without being asked: 32×32
+crops fit together ran 2.4× the rate of ``-j 2``'s separate encodes, 64×64 crops 1.4×; larger
+signals fill a core alone (bench/RESULTS.md, "Datasets of INRs")."""
 
 
 @dataclass(frozen=True)
@@ -98,4 +105,54 @@ def encode_many(jobs: list[EncodeJob], options, force: bool, workers: int, threa
     for result in in_workers(_run_in_worker, arguments, workers, threads, _lost):
         results[result["input"]] = result
         on_result(result)
+    return [results[job.input] for job in jobs]
+
+
+def worth_fitting_together(inputs: list[str], options, fmt: str | None, as_kind: str | None) -> bool:
+    """Whether a many-file encode of ``inputs`` should fit them together: many inputs, all of
+    kinds that can be, options a batched fit honours, and the first one small.  Nothing but time
+    changes: a member fitted together gets the weights its own encode would, up to the rounding
+    of batched products (tests/test_dataset.py)."""
+    import math
+
+    from inrcli import api
+    from inrcli.signals import read_signal, signal_kind
+
+    if len(inputs) < AUTO_INPUTS:
+        return False
+    try:
+        api.check_together_options(options)
+    except UsageError:
+        return False
+    for source in inputs:
+        kinds = (as_kind,) if as_kind else READERS.get(fmt or format_of(source), ())
+        if not kinds or not all(signal_kind(kind).batchable for kind in kinds):
+            return False
+    try:
+        first = read_signal(inputs[0], fmt, as_kind)
+    except InrError:
+        return False  # the file-by-file run reports it
+    return math.prod(first.shape) <= AUTO_SAMPLES
+
+
+def encode_together(jobs: list[EncodeJob], options, workers: int, threads: int | None,
+                    on_result: Callable[[dict], None]) -> list[dict]:
+    """Encode every job as :func:`encode_many` would, but fitting signals of one shape together
+    (:func:`inrcli.dataset.run_shard`) in ``workers`` processes; ``on_result`` hears of each file
+    as its group finishes.  Outputs must have been checked (they are replaced).  Returns the
+    results in the order of ``jobs``."""
+    from inrcli import dataset
+
+    fmt, as_kind = jobs[0].fmt, jobs[0].as_kind
+    items = [dataset.Item(job.input, job.output, replaces=Path(job.output).exists()) for job in jobs]
+    settings = dataset.ShardSettings(options, fmt=fmt, as_kind=as_kind, threads=threads)
+    work = dataset.shards(items, dataset.shard_size(len(items), settings.batch_size, workers))
+    results: dict[str, dict] = {}
+
+    def take(rows: list[dict]) -> None:
+        for row in rows:
+            results[row["input"]] = row
+            on_result(row)
+
+    dataset.run_here(work, settings, workers, take)
     return [results[job.input] for job in jobs]

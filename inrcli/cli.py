@@ -21,7 +21,7 @@ from inrcli.outcome import OneLineUsageErrors, fail, guarded
 from inrcli.files import STDIO, check_target
 from inrcli.render import (DecodeProgress, EncodeProgress, FilesProgress, emit_json, encode_line, extend_line,
                            info_text)
-from inrcli.threads import apply_threads, choose_threads
+from inrcli.threads import apply_threads, choose_threads, default_workers
 from inrcli import cli_sets
 
 class _Lazy:
@@ -117,13 +117,13 @@ def encode(
     holdout: Annotated[Optional[float], typer.Option(help="Graphs: share of nodes left out of training; their R² is reported.")] = None,
     as_kind: Annotated[Optional[str], typer.Option("--modality", help="Read the input as this kind of signal (e.g. graph for a PLY whose vertices carry values).")] = None,
     input_format: Annotated[Optional[str], typer.Option("--format", help="Input format when the name does not say (e.g. png for stdin).")] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="With several inputs: files encoded at once, each in a process of its own.")] = 1,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="With several inputs: worker processes, each encoding files of its own (default 1; fitting together: one per idle core).")] = None,
     as_set: Annotated[bool, typer.Option("--set", help="Encode the inputs as one set (made anyway from several files, or a folder of named pictures, into one .safetensors).")] = False,
     code_dim: Annotated[Optional[int], typer.Option(help="Sets: numbers per member's code (default 64, fewer for small budgets).")] = None,
     conditioning: Annotated[str, typer.Option(help="Sets: latent (learned codes; interpolate, add members) or index (the index as input).")] = "latent",
     size: Annotated[Optional[str], typer.Option(help="Sets: resize every image to WxH.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="Compute threads per process (default: the usable cores that are idle, shared among --jobs; or INR_THREADS / OMP_NUM_THREADS).")] = None,
-    fit_together: Annotated[bool, typer.Option("--batch", help="A dataset: fit the inputs (files, or folders searched recursively) of one shape together in one batched model, one file each into -o DIR, with a manifest that lets a rerun resume.")] = False,
+    fit_together: Annotated[Optional[bool], typer.Option("--batch/--no-batch", help="A dataset: fit the inputs (files, or folders searched recursively) of one shape together in one batched model, one file each into -o DIR, with a manifest that lets a rerun resume. Without either flag, 16 or more small files (64×64 samples or fewer) are fitted together, without a manifest.", show_default=False)] = None,
     batch_size: Annotated[int, typer.Option(help="--batch: most signals fitted together (fewer when memory is short).")] = 256,
     manifest: Annotated[Optional[str], typer.Option(help="--batch: the JSON-lines record of every input (default DIR/manifest.jsonl); rows marked ok are skipped on a rerun.")] = None,
     cluster: Annotated[Optional[str], typer.Option(help="--batch on a Dask cluster: tcp://HOST:PORT of its scheduler (outputs on a shared file system), or local:N worker processes here.")] = None,
@@ -147,7 +147,8 @@ def encode(
         set_options = importlib.import_module("inrcli.collection").SetOptions(code_dim, conditioning)
         return cli_sets.encode(inputs, output, options, set_options, size, threads, err, force, quiet, as_json)
     if len(inputs) > 1 or (output is not None and Path(output).is_dir()):
-        return _encode_many(inputs, output, options, jobs, threads, (input_format, as_kind), force, quiet, as_json)
+        return _encode_many(inputs, output, options, (jobs, threads, fit_together), (input_format, as_kind), force,
+                            quiet, as_json)
     input = inputs[0]
     output = output or _default_output(input, "safetensors")
     _check_json_stdout(output, as_json)
@@ -185,20 +186,22 @@ def _encode_dataset(inputs: list[str], output: Optional[str], options, shard: tu
         raise typer.Exit(1)
 
 
-def _encode_many(inputs: list[str], output: Optional[str], options, jobs: int, threads: Optional[int],
-                 reading: tuple, force: bool, quiet: bool, as_json: bool) -> None:
+def _encode_many(inputs: list[str], output: Optional[str], options, how: tuple, reading: tuple, force: bool,
+                 quiet: bool, as_json: bool) -> None:
     """Several inputs into the directory ``output``: one result (and JSON line) per file; a file
-    that fails is reported and the others go on; the exit code says whether any failed."""
+    that fails is reported and the others go on; the exit code says whether any failed.  Many
+    small files are fitted together (the same weights to rounding, sooner) unless ``--no-batch``."""
+    jobs, threads, fit_together = how
     if output is None:
         raise UsageError("with several inputs, name an output directory with -o")
     if options.checkpoint is not None:
         raise UsageError("--checkpoint takes one input")
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise UsageError("--jobs must be at least 1")
     planned = batch.plan_jobs(inputs, output, *reading)
     for job in planned:  # before any work: an existing output would be found only at the end
         check_target(job.output, force, (job.input,))
-    workers = min(jobs, len(planned))
+    together = fit_together is None and batch.worth_fitting_together(inputs, options, *reading)
 
     def report(result: dict) -> None:
         bar.advance()
@@ -212,7 +215,11 @@ def _encode_many(inputs: list[str], output: Optional[str], options, jobs: int, t
                 err.print(f"inr: warning: {result['input']}: {result['warning']}", markup=False, soft_wrap=True)
 
     with FilesProgress(err, len(planned), enabled=not quiet) as bar:
-        results = batch.encode_many(planned, options, force, workers, choose_threads(threads, workers), report)
+        if together:
+            results = batch.encode_together(planned, options, jobs or default_workers(), threads, report)
+        else:
+            workers = min(jobs or 1, len(planned))
+            results = batch.encode_many(planned, options, force, workers, choose_threads(threads, workers), report)
     failed = sum(result["status"] != "ok" for result in results)
     if not quiet:
         err.print(f"{len(results) - failed} of {len(results)} files encoded", markup=False)

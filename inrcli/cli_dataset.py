@@ -14,21 +14,21 @@ from rich.console import Console
 from inrcli import dataset
 from inrcli.errors import UsageError
 from inrcli.render import ItemsProgress, emit_json
-from inrcli.threads import choose_threads
+from inrcli.threads import default_workers
 
 
-def encode(inputs: list[str], output: str | None, settings: dataset.ShardSettings, jobs: int,
+def encode(inputs: list[str], output: str | None, settings: dataset.ShardSettings, jobs: int | None,
            manifest_path: str | None, cluster: str | None, err: Console, force: bool, quiet: bool,
            as_json: bool) -> int:
     """Encode every signal under ``inputs`` into ``output``, skipping what the manifest says is
     done; the exit code: 1 if any item failed."""
     if output is None or not Path(output).is_dir():
         raise UsageError("a dataset run (--batch, --manifest, --cluster) writes into a directory: name one with -o")
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise UsageError("--jobs must be at least 1")
     if settings.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
-    if cluster is not None and jobs > 1:
+    if cluster is not None and jobs is not None and jobs > 1:
         raise UsageError("--jobs runs worker processes here; with --cluster the cluster's workers do the work")
     from inrcli import api
 
@@ -39,7 +39,8 @@ def encode(inputs: list[str], output: str | None, settings: dataset.ShardSetting
         err.print(f"{finished} already done (per {manifest.path}); {len(items)} to do", markup=False)
     if not items:
         return 0
-    work = dataset.shards(items, _shard_size(len(items), settings.batch_size, jobs))
+    jobs = 1 if cluster is not None else jobs or default_workers()
+    work = dataset.shards(items, dataset.shard_size(len(items), settings.batch_size, jobs))
     tally = dataset.Tally()
     start = time.perf_counter()
 
@@ -56,7 +57,7 @@ def encode(inputs: list[str], output: str | None, settings: dataset.ShardSetting
 
             run_on_cluster(cluster, work, settings, take)
         else:
-            _run_here(work, settings, jobs, take)
+            dataset.run_here(work, settings, jobs, take)
     if not quiet:
         seconds = time.perf_counter() - start
         rate = f", {tally.items / seconds * 60:,.0f} items/min" if tally.items and seconds > 0 else ""
@@ -64,36 +65,6 @@ def encode(inputs: list[str], output: str | None, settings: dataset.ShardSetting
         err.print(f"{tally.items - tally.failed} of {tally.items} encoded{rate}{mean}; manifest {manifest.path}",
                   markup=False)
     return 1 if tally.failed else 0
-
-
-def _shard_size(items: int, batch_size: int, workers: int) -> int:
-    """Items per shard: a batch; with several local workers less, so that every worker gets work
-    (but at least 8: smaller groups lose the batching gain).  A cluster's shards are batches
-    (``--batch-size`` sets both)."""
-    if workers <= 1:
-        return batch_size
-    return max(1, min(batch_size, max(8, -(-items // workers))))
-
-
-def _run_here(work: list[list[dataset.Item]], settings: dataset.ShardSettings, jobs: int, take) -> None:
-    """The shards in this process (``jobs`` 1) or in ``jobs`` worker processes."""
-    from dataclasses import replace
-
-    from inrcli.workers import in_workers
-
-    workers = min(jobs, max(1, len(work)))
-    threads = choose_threads(settings.threads, workers)
-    settings = replace(settings, threads=threads)
-    for rows in in_workers(_shard, [(shard, settings) for shard in work], workers, threads, _lost_shard):
-        take(rows)
-
-
-def _shard(arguments: tuple) -> list[dict]:
-    return dataset.run_shard(*arguments)
-
-
-def _lost_shard(arguments: tuple, reason: str) -> list[dict]:
-    return [dataset.failed_row(item, reason) for item in arguments[0]]
 
 
 def _report(row: dict, err: Console, quiet: bool, as_json: bool) -> None:

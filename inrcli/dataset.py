@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from inrcli.batch import failed_row, output_for
@@ -65,9 +65,9 @@ class ShardSettings:
 
 class Manifest:
     """The run's record, one JSON object per line: ``input``, ``output``, ``status`` (``ok`` or
-    ``failed``), ``error``, and for finished items ``modality``, ``params``, ``steps``, ``seconds``,
-    the kind's headline score (``psnr`` for images, audio, video), ``bytes`` and ``batch`` (signals
-    fitted together).  Later rows for an input supersede earlier ones.  Only each input's status
+    ``failed``), ``error``, and for finished items ``batch`` (signals fitted together) and what
+    ``inr encode --json`` reports of an encode: ``modality``, ``params``, ``steps``, ``seconds``,
+    the kind's headline score (``psnr`` for images, audio, video), ``bytes``, ``bpp``, ``bits`` ….  Later rows for an input supersede earlier ones.  Only each input's status
     and output are held in memory (a million rows, not a million dicts)."""
 
     def __init__(self, path: str | Path):
@@ -156,6 +156,35 @@ def plan(inputs: list[str], out_dir: str, manifest: Manifest, force: bool) -> tu
 def shards(items: list[Item], size: int) -> list[list[Item]]:
     """``items`` in consecutive shards of at most ``size``."""
     return [items[start:start + size] for start in range(0, len(items), size)]
+
+
+def shard_size(items: int, batch_size: int, workers: int) -> int:
+    """Items per shard: a batch; with several local workers less, so that every worker gets work
+    (but at least 8: smaller groups lose the batching gain).  A cluster's shards are batches
+    (``--batch-size`` sets both)."""
+    if workers <= 1:
+        return batch_size
+    return max(1, min(batch_size, max(8, -(-items // workers))))
+
+
+def run_here(work: list[list[Item]], settings: ShardSettings, jobs: int, take: Callable[[list[dict]], None]) -> None:
+    """The shards of ``work`` in this process (``jobs`` 1) or in ``jobs`` worker processes;
+    ``take(rows)`` hears each shard's rows as it finishes."""
+    from inrcli.threads import choose_threads
+    from inrcli.workers import in_workers
+
+    workers = min(jobs, max(1, len(work)))
+    settings = replace(settings, threads=choose_threads(settings.threads, workers))
+    for rows in in_workers(_shard, [(shard, settings) for shard in work], workers, settings.threads, _lost_shard):
+        take(rows)
+
+
+def _shard(arguments: tuple) -> list[dict]:
+    return run_shard(*arguments)
+
+
+def _lost_shard(arguments: tuple, reason: str) -> list[dict]:
+    return [failed_row(item, reason) for item in arguments[0]]
 
 
 def run_shard(items: list[Item], settings: ShardSettings) -> list[dict]:
@@ -271,9 +300,7 @@ def _adopt(item: Item, settings: ShardSettings) -> dict | None:
 
 
 def _row(item: Item, summary: dict, batch: int) -> dict:
-    kept = ("modality", "params", "steps", "seconds", "psnr", "bytes", "warning")  # batchable kinds score PSNR
-    return {"input": item.input, "output": item.output, "status": "ok", "error": None, "batch": batch,
-            **{key: summary[key] for key in kept if key in summary}}
+    return {"input": item.input, "output": item.output, "status": "ok", "error": None, "batch": batch, **summary}
 
 
 @dataclass

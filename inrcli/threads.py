@@ -59,6 +59,12 @@ def idle_cores(cores: int) -> int:
     return max(1, cores - max(0, running - 1))
 
 
+def default_workers() -> int:
+    """Worker processes for work that splits into independent parts: one per usable idle core
+    (one-thread workers give more total throughput than one process of many threads)."""
+    return idle_cores(usable_cores())
+
+
 def choose_threads(requested: int | None = None, workers: int = 1) -> int:
     """Threads for each of ``workers`` processes: ``requested`` (``--threads``), else
     ``INR_THREADS``, else ``OMP_NUM_THREADS``, else the usable cores that are idle now, shared
