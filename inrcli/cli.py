@@ -37,6 +37,7 @@ class _Lazy:
 api, batch, checkpoints = _Lazy("inrcli.api"), _Lazy("inrcli.batch"), _Lazy("inrcli.checkpoint")
 fileformat, signals = _Lazy("inrcli.fileformat"), _Lazy("inrcli.signals")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, cls=OneLineUsageErrors,
+                  rich_markup_mode=None,  # plain click help: rich's help renderer imports a Markdown parser (0.1 s a start)
                   help="Turn signals into implicit neural representations (.safetensors) and back.")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 STATE = {"debug": False}
