@@ -20,9 +20,9 @@ from inrcli.workers import in_workers
 AUTO_INPUTS = 16
 """Fewest inputs a many-file ``inr encode`` fits together without being asked (``--batch``)."""
 AUTO_SAMPLES = 64 * 64
-"""Most samples per signal a many-file ``inr encode`` fits together without being asked: 32×32
-crops fit together ran 2.4× the rate of ``-j 2``'s separate encodes, 64×64 crops 1.4×; larger
-signals fill a core alone (bench/RESULTS.md, "Datasets of INRs")."""
+"""Most samples per signal a many-file ``inr encode`` fits together without being asked: 100
+crops of 32×32 fitted together ran 2.1× the rate of ``-j 2 --no-batch``'s separate encodes, of
+64×64 1.6×, and the gain shrinks as a signal's own products grow (bench/RESULTS.md, "Datasets of INRs")."""
 
 
 @dataclass(frozen=True)
