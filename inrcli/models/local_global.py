@@ -33,6 +33,7 @@ from inrcli.models.siren import SineLinear, bias_uniform_, siren_uniform_
 PUBLISHED_GLOBAL_SHARE = 0.1  # the global branch and merge layer's share of the budget in the paper
 MIN_PARAMS_PER_PARTITION = 700  # ~ a width-14 local network; fewer and automatic grids get coarser
 
+
 class LocalGlobalSiren(Partitioned, nn.Module):
     """Local-Global SIREN: ``(B, n, in_dim), slots (B,) -> (B, n, out_dim)``.
 
