@@ -18,7 +18,7 @@ import torch
 from inrcli import DEFAULT_STEPS, __version__
 from inrcli.checkpoint import Checkpoint, fingerprint
 from inrcli.coded import Coding
-from inrcli.errors import InrFileError, SignalReadError, UsageError
+from inrcli.errors import InrError, InrFileError, SignalReadError, UsageError
 from inrcli import fileformat
 from inrcli.files import STDIO, input_path
 from inrcli.fileformat import STORAGE_DTYPES, InrFile, SignalDescription
@@ -256,13 +256,14 @@ def _finish(fitting: Fitting, record: TrainRecord) -> InrFile:
 
 
 def encode_together(signals: list[Signal], options: EncodeOptions,
-                    on_step: Callable[[StepInfo], None] | None = None) -> list[InrFile]:
+                    on_step: Callable[[StepInfo], None] | None = None) -> list[InrFile | InrError]:
     """Fit one INR to each of ``signals`` — of one kind and shape — in one batched model
     (:class:`~inrcli.ensemble.Ensemble`): one optimiser step trains them all.  Each file is an
     ordinary INR file, as :func:`encode` would write for that signal alone with these options
     (the same initial weights, the same batches), apart from floating-point rounding.  A time
     budget (``seconds``) is per signal: the group trains ``seconds × len(signals)``, so each member
-    costs what its own encode would, and all of them get the steps that time allows together."""
+    costs what its own encode would, and all of them get the steps that time allows together.
+    A member that cannot be stored (its training diverged) is its error in the list, in its place."""
     from inrcli.ensemble import Ensemble
     from inrcli.sampling import StackedSampler
 
@@ -280,12 +281,16 @@ def encode_together(signals: list[Signal], options: EncodeOptions,
     record = fit(ensemble, sampler, dataclasses.replace(first.config, members=len(fittings), seconds=seconds),
                  on_step=on_step)
     ensemble.load_into([f.model for f in fittings])
-    files = []
+    files: list[InrFile | InrError] = []
     for member, fitting in enumerate(fittings):
         own_score = record.member_scores[member] if record.member_scores else record.batch_score
         own = dataclasses.replace(record, batch_score=own_score, member_scores=None,
                                   seconds=record.seconds / len(fittings))
-        inr = _finish(fitting, own)
+        try:
+            inr = _finish(fitting, own)
+        except InrError as exc:  # this member diverged; the others' losses and updates were their own
+            files.append(exc)
+            continue
         inr.training["fitted_together"] = len(fittings)
         files.append(inr)
     return files

@@ -270,6 +270,9 @@ def _fit_group(group: list, settings: ShardSettings) -> list[dict]:
         return [failed_row(item, message) for item, _ in group]
     rows = []
     for (item, _), inr in zip(group, inrs):
+        if isinstance(inr, InrError):  # that member alone failed
+            rows.append(failed_row(item, str(inr)))
+            continue
         try:
             Path(item.output).parent.mkdir(parents=True, exist_ok=True)  # the input folders' layout
             size = fileformat.save_to(inr, item.output, force=True, inputs=(item.input,))

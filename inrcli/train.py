@@ -16,9 +16,15 @@ from inrcli.optim import Adam
 from inrcli.quantize import rounded_weights
 from inrcli.sampling import Sampler
 
+
 def psnr_from_mse(mse: float, peak: float = 2.0) -> float:
-    """PSNR in dB of a mean squared error in network units, for a convention whose peak is ``peak``."""
-    return 10.0 * math.log10(peak * peak / mse) if mse > 0 else float("inf")
+    """PSNR in dB of a mean squared error in network units, for a convention whose peak is ``peak``:
+    ∞ for a perfect fit, −∞ for an overflowed error, NaN for a diverged one (never ∞)."""
+    if math.isnan(mse):
+        return math.nan
+    if mse <= 0:
+        return math.inf
+    return 10.0 * math.log10(peak * peak / mse) if math.isfinite(mse) else -math.inf
 
 
 @dataclass

@@ -69,6 +69,21 @@ def test_fitted_together_matches_fitted_alone(tmp_path, bits, arch):
     assert together[0].training["psnr"] != together[1].training["psnr"]  # each fitted its own signal
 
 
+@pytest.mark.filterwarnings("ignore:overflow")  # the bad member's targets overflow float32 on purpose
+def test_a_member_that_diverges_fails_alone():
+    """One member's training diverges (its targets overflow, Adam's steps turn NaN): it is its
+    error; the others, whose losses and updates are their own, are their ordinary files."""
+    rng = np.random.default_rng(0)
+    good = [Signal("image", rng.random((8, 10, 3)).astype(np.float32)) for _ in range(2)]
+    bad = Signal("image", np.full((8, 10, 3), 3e38, np.float32))
+    options = api.EncodeOptions(steps=5)
+    results = api.encode_together([good[0], bad, good[1]], options)
+    assert isinstance(results[1], api.InrError) and "diverged" in str(results[1])
+    for signal, inr in zip(good, (results[0], results[2])):
+        alone = api.encode(signal, options)
+        assert inr.training["psnr"] == pytest.approx(alone.training["psnr"], abs=0.01)
+
+
 def test_together_refuses_what_it_cannot_do(tmp_path):
     small, large = (read_signal(str(p)) for p in (_images(tmp_path / "a", 1)[0], _images(tmp_path / "b", 1, (8, 8))[0]))
     with pytest.raises(api.UsageError, match="one kind and shape"):

@@ -1,5 +1,6 @@
 """The training loop: stopping rules, the learning-rate schedule, the running score."""
 
+import math
 import time
 
 import pytest
@@ -52,6 +53,8 @@ def test_the_cosine_runs_from_the_peak_to_the_floor():
 def test_psnr_of_a_mean_squared_error_follows_the_convention():
     assert psnr_from_mse(0.01, peak=2.0) == pytest.approx(26.0206, abs=1e-4)
     assert psnr_from_mse(0.0) == float("inf")
+    assert psnr_from_mse(float("inf")) == float("-inf")  # an overflowed error: no crash, and not "perfect"
+    assert math.isnan(psnr_from_mse(float("nan")))  # a diverged one is not a perfect fit either
 
 
 def test_a_step_budget_stops_exactly_and_reports_every_step():
