@@ -67,8 +67,9 @@ class Manifest:
     """The run's record, one JSON object per line: ``input``, ``output``, ``status`` (``ok`` or
     ``failed``), ``error``, and for finished items ``batch`` (signals fitted together) and what
     ``inr encode --json`` reports of an encode: ``modality``, ``params``, ``steps``, ``seconds``,
-    the kind's headline score (``psnr`` for images, audio, video), ``bytes``, ``bpp``, ``bits`` ….  Later rows for an input supersede earlier ones.  Only each input's status
-    and output are held in memory (a million rows, not a million dicts)."""
+    the kind's headline score (``psnr`` for images, audio, video), ``bytes``, ``bpp``, ``bits`` ….
+    Later rows for an input supersede earlier ones.  Only each input's status and output are held
+    in memory (a million rows, not a million dicts)."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)

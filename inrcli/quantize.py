@@ -65,19 +65,18 @@ class Grid:
     @classmethod
     def fit(cls, values: np.ndarray, bits: int) -> Grid:
         """The grid of ``bits`` spanning ``values`` (any shape) from their smallest to their largest."""
-        low = float(np.float32(values.min())) if values.size else 0.0
-        high = float(np.float32(values.max())) if values.size else 0.0
-        step = float(np.float32((high - low) / (2 ** bits - 1)))
-        return cls(bits, low, step if step > 0 else float(np.float32(1e-6)))  # a constant tensor: any step
+        if not values.size:
+            return cls(bits, 0.0, float(np.float32(1e-6)))
+        offset, step = _grid_spans(values.reshape(1, -1), bits)
+        return cls(bits, float(offset[0]), float(step[0]))
 
     def quantise(self, values: np.ndarray) -> np.ndarray:
         """``values`` (any shape) → nearest grid integers, int64, clipped to the grid."""
-        q = np.rint((values.astype(np.float64) - self.offset) / self.step)
-        return np.clip(q, 0, 2 ** self.bits - 1).astype(np.int64)
+        return _nearest(values, self.offset, self.step, self.bits).astype(np.int64)
 
     def dequantise(self, q: np.ndarray) -> np.ndarray:
         """Grid integers (any shape) → float32 weights, bit-exact in every decoder."""
-        return (self.offset + q.astype(np.float64) * self.step).astype(np.float32)
+        return _dequantised(q, self.offset, self.step)
 
     def round(self, values: np.ndarray) -> np.ndarray:
         """``values`` moved to the nearest grid value (float32)."""
@@ -114,6 +113,26 @@ def check_bits(bits: int) -> None:
         raise ValueError(f"bits must be {MIN_BITS}–{MAX_BITS}, or {FLOAT_BITS} for float storage; got {bits}")
 
 
+def _grid_spans(rows: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(offset, step)`` of the grid of ``bits`` spanning each row of ``rows`` ``(M, n)`` float32,
+    float64 arrays ``(M,)`` holding float32 numbers (a constant row gets any step)."""
+    low = rows.min(axis=1).astype(np.float64)
+    high = rows.max(axis=1).astype(np.float64)
+    step = ((high - low) / (2 ** bits - 1)).astype(np.float32).astype(np.float64)
+    step[step <= 0] = float(np.float32(1e-6))
+    return low, step
+
+
+def _nearest(values: np.ndarray, offset, step, bits: int) -> np.ndarray:
+    """The nearest grid integers of ``values`` (float64, clipped to the grid); ``offset`` and
+    ``step`` are numbers, or arrays that broadcast against ``values``."""
+    return np.clip(np.rint((values.astype(np.float64) - offset) / step), 0, 2 ** bits - 1)
+
+
+def _dequantised(q: np.ndarray, offset, step) -> np.ndarray:
+    return (offset + q.astype(np.float64) * step).astype(np.float32)
+
+
 def round_to_own_grids(values: np.ndarray, bits: int) -> np.ndarray:
     """Each row ``values[m]`` of ``(M, ...)`` float32 moved to the nearest value of its own grid,
     ``Grid.fit(values[m], bits)``: the same float32 bits as ``Grid.round``, for M tensors at once
@@ -121,12 +140,8 @@ def round_to_own_grids(values: np.ndarray, bits: int) -> np.ndarray:
     if values.size == 0:
         return values.copy()
     rows = values.reshape(len(values), -1)
-    low = rows.min(axis=1).astype(np.float64)
-    high = rows.max(axis=1).astype(np.float64)
-    step = ((high - low) / (2 ** bits - 1)).astype(np.float32).astype(np.float64)
-    step[step <= 0] = float(np.float32(1e-6))  # a constant tensor: any step (as Grid.fit)
-    q = np.clip(np.rint((rows.astype(np.float64) - low[:, None]) / step[:, None]), 0, 2 ** bits - 1)
-    return (low[:, None] + q * step[:, None]).astype(np.float32).reshape(values.shape)
+    offset, step = (column[:, None] for column in _grid_spans(rows, bits))
+    return _dequantised(_nearest(rows, offset, step, bits), offset, step).reshape(values.shape)
 
 
 @contextmanager
