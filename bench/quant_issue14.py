@@ -19,14 +19,16 @@ import torch
 
 from inrcli import api, fileformat
 from inrcli.coded import Coding
-from inrcli.models import first_layer_frequency, local_tensor_test
+from inrcli.models import local_tensor_test, tensor_roles
+from inrcli.quantize import storable
 from inrcli.signals import read_signal
 
 
 def quantised(inr, state: dict, bits: int) -> Coding:
-    inr.model.load_state_dict(state)
-    inr.coding = Coding.fit({k: v.numpy() for k, v in state.items()}, bits, first_layer_frequency(inr.model))
-    inr.coding.round_model(inr.model)
+    roles = tensor_roles(inr.model)
+    arrays = storable({k: v.numpy() for k, v in state.items()}, roles)
+    inr.coding = Coding.fit(arrays, bits, roles)
+    inr.model.load_state_dict({k: torch.from_numpy(v) for k, v in inr.coding.rounded(arrays).items()})
     return inr.coding
 
 
@@ -35,8 +37,8 @@ def coders(inr, state: dict, coding: Coding) -> dict:
     import zstandard
 
     is_local = local_tensor_test(inr.model)
-    arrays = {k: v.numpy() for k, v in state.items()}
-    q = {k: coding.grids[k].quantise(v) for k, v in arrays.items()}
+    arrays = storable({k: v.numpy() for k, v in state.items()}, tensor_roles(inr.model))
+    q = {k: grid.quantise(arrays[k]) for k, grid in coding.grids.items()}  # float tensors left out
     as_bytes = lambda a, k: a.astype(np.uint8 if coding.grids[k].bits <= 8 else np.uint16).tobytes()
     slots = next(v.shape[0] for k, v in q.items() if is_local(k))
     chunks = [b"".join(as_bytes(q[k][s], k) for k in q if is_local(k)) for s in range(slots)]

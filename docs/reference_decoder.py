@@ -27,15 +27,15 @@ def read(path: str) -> tuple[dict, dict]:
     with safe_open(path, framework="numpy") as handle:
         stored = dict(handle.metadata())
         tensors = {name: handle.get_tensor(name) for name in handle.keys() if not name.startswith("aux.")}
-    if "inr.version" in stored:  # versions 2.x–4.x: namespaced keys (3 changed graphs, 4 added sets)
-        assert stored["inr.version"].split(".")[0] in ("2", "3", "4"), "a newer major version"
+    if "inr.version" in stored:  # versions 2.x–5.x: namespaced keys (3 changed graphs, 4 added sets, 5 floats in coded files)
+        assert stored["inr.version"].split(".")[0] in ("2", "3", "4", "5"), "a newer major version"
         meta = {key[4:]: value for key, value in stored.items() if key.startswith("inr.")}
     else:  # version 1: bare keys, the kind under "modality"
         assert stored.get("format") == "inr" and stored.get("version") == "1", "not an inr file"
         meta = dict(stored, kind=stored["modality"])
     for key in ("model", "signal", "training"):
         meta[key] = json.loads(meta[key])
-    if "coding" in meta:  # version 4: quantised, entropy-coded weights
+    if "coding" in meta:  # versions 4 and 5: quantised, entropy-coded weights (5: some kept as float32)
         weights = decode_coded(json.loads(meta["coding"]), meta, tensors)
     else:
         weights = {k: v.astype(np.float32) for k, v in tensors.items() if not k.startswith("graph.")}
@@ -105,8 +105,10 @@ class AnsReader:
 
 
 def decode_coded(coding: dict, meta: dict, tensors: dict) -> dict[str, np.ndarray]:
-    """Float32 weights from the ``coded.*`` tensors: each tensor's integers, chunk by chunk."""
-    shapes = weight_shapes(meta["arch"], meta["model"])
+    """Float32 weights from the ``coded.*`` tensors: each tensor's integers, chunk by chunk; the
+    tensors the coding lists as ``float`` (version 5) are stored as they are."""
+    floats = {name: tensors[name].astype(np.float32) for name in coding.get("float", [])}
+    shapes = {name: shape for name, shape in weight_shapes(meta["arch"], meta["model"]).items() if name not in floats}
     prior, at, grids = tensors["coded.prior"].astype(np.int64), 0, {}
     for name, bits, offset, step in coding["tensors"]:  # coding order
         levels = 2 ** min(bits, HIGH_BITS)
@@ -136,8 +138,8 @@ def decode_coded(coding: dict, meta: dict, tensors: dict) -> dict[str, np.ndarra
         for slot in range(len(starts) - 1):
             chunk(tensors["coded.local"][starts[slot]:starts[slot + 1]], local, slot)
     # w = float32(offset + q · step), computed in float64 and rounded once
-    return {name: (np.float64(grids[name][1]) + q[name].astype(np.float64) * np.float64(grids[name][2])).astype(np.float32)
-            for name in shapes}
+    return floats | {name: (np.float64(grids[name][1]) + q[name].astype(np.float64) * np.float64(grids[name][2])).astype(np.float32)
+                     for name in shapes}
 
 
 def sine(x: np.ndarray, w: np.ndarray, b: np.ndarray, w0: float) -> np.ndarray:

@@ -23,9 +23,9 @@ from inrcli import fileformat
 from inrcli.files import STDIO, input_path
 from inrcli.fileformat import STORAGE_DTYPES, InrFile, SignalDescription
 from inrcli.grid import parse_ranges
-from inrcli.quantize import FLOAT_BITS, MIN_BITS, check_bits
+from inrcli.quantize import FLOAT_BITS, MIN_BITS, check_bits, storable
 from inrcli import sizing
-from inrcli.models import MODELS, ModelHints, first_layer_frequency, is_croppable, model_class, partitioning_of
+from inrcli.models import MODELS, ModelHints, is_croppable, model_class, partitioning_of, tensor_roles
 from inrcli.signals import INR_EXTENSIONS, DecodePlan, Signal, resolve_format, signal_kind
 from inrcli.signals.base import SignalKind, TrainingData
 from inrcli.train import StepInfo, TrainConfig, TrainRecord, fit
@@ -362,8 +362,10 @@ def _store_precision(inr: InrFile, bits: int, dtype: str) -> None:
     if bits != FLOAT_BITS:
         state = {name: t.detach().cpu().numpy() for name, t in inr.model.state_dict().items()}
         fileformat.refuse_non_finite(state, "float32")  # no grid spans a NaN
-        inr.coding = Coding.fit(state, bits, first_layer_frequency(inr.model))
-        inr.coding.round_model(inr.model)
+        roles = tensor_roles(inr.model)
+        state = storable(state, roles)
+        inr.coding = Coding.fit(state, bits, roles)
+        inr.model.load_state_dict({name: torch.from_numpy(values) for name, values in inr.coding.rounded(state).items()})
     elif dtype != "float32":
         inr.model.load_state_dict({name: t.to(getattr(torch, dtype)).float()
                                    for name, t in inr.model.state_dict().items()})

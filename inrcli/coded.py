@@ -14,6 +14,10 @@ the file. The tensors of the file:
 
 Inside a chunk, tensor after tensor in the list's order (each local tensor's row of this slot),
 its top bits (against its histogram) then, above 4 bits, its low bits (uniform).
+
+A tensor the coding names as float (a first layer whose ω0 asks for more than 16 bits: audio's)
+is stored beside them as an ordinary F32 tensor under its own name, local ones ``(S, …)`` as in
+a float file (format 5).
 """
 
 from __future__ import annotations
@@ -50,20 +54,24 @@ class Coding:
     """Tensor name → its grid, in coding order."""
     priors: dict[str, np.ndarray]
     """Tensor name → counts of its top bits, ``(prior_size(grid.bits),)`` int64."""
+    floats: tuple[str, ...] = ()
+    """Tensors stored as float32, not coded (``inr.coding``'s ``float`` list)."""
 
     @classmethod
-    def fit(cls, state: dict[str, np.ndarray], bits: int, first_layer: Callable[[str], float | None]) -> Coding:
-        """Grids and histograms for ``state`` (name → float32 array) in a file of ``bits``;
-        ``first_layer(name)`` is the ω0 of a first sine layer's tensor, None for any other."""
-        grids = {name: Grid.fit(values, tensor_bits(bits, name, first_layer(name))) for name, values in state.items()}
-        priors = {name: entropy.histogram(split_symbols(grids[name].quantise(values), grids[name].bits)[0],
-                                          prior_size(grids[name].bits))
-                  for name, values in state.items()}
-        return cls(bits, grids, priors)
+    def fit(cls, state: dict[str, np.ndarray], bits: int, roles) -> Coding:
+        """Grids and histograms for ``state`` (name → float32 array, sine biases already in one
+        period: ``quantize.storable``) in a file of ``bits``; ``roles``: ``models.tensor_roles``."""
+        widths = {name: tensor_bits(bits, roles(name)) for name in state}
+        grids = {name: Grid.fit(values, widths[name]) for name, values in state.items() if widths[name] is not None}
+        priors = {name: entropy.histogram(split_symbols(grid.quantise(state[name]), grid.bits)[0],
+                                          prior_size(grid.bits))
+                  for name, grid in grids.items()}
+        return cls(bits, grids, priors, tuple(name for name, width in widths.items() if width is None))
 
     def rounded(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """``state`` as the file holds it: every weight moved to its grid (float32)."""
-        return {name: self.grids[name].round(values) for name, values in state.items()}
+        """``state`` as the file holds it: every coded weight moved to its grid (float32)."""
+        return {name: self.grids[name].round(values) if name in self.grids else values
+                for name, values in state.items()}
 
     def round_model(self, model) -> None:
         """Move ``model``'s weights (a torch module with these tensors) to their grids, in place."""
@@ -74,8 +82,9 @@ class Coding:
 
     def metadata(self) -> str:
         """The ``inr.coding`` metadata value."""
-        return json.dumps({"bits": self.bits, "coder": CODER,
-                           "tensors": [[name, *grid.to_list()] for name, grid in self.grids.items()]})
+        fields = {"bits": self.bits, "coder": CODER,
+                  "tensors": [[name, *grid.to_list()] for name, grid in self.grids.items()]}
+        return json.dumps(fields | ({"float": list(self.floats)} if self.floats else {}))
 
     def pack(self, state: dict[str, np.ndarray], is_local: Callable[[str], bool]) -> dict[str, np.ndarray]:
         """The file's coded tensors for ``state`` (name → float32 array; local ones ``(S, …)``)."""
@@ -84,6 +93,7 @@ class Coding:
         local = {name: q for name, q in quantised.items() if is_local(name)}
         tensors = {PRIOR: np.concatenate([self.priors[name] for name in self.grids]).astype(np.uint16),
                    SHARED: _bytes(entropy.encode(self._parts(shared)))}
+        tensors |= {name: np.ascontiguousarray(state[name], dtype=np.float32) for name in self.floats}
         if local:
             slots = next(iter(local.values())).shape[0]
             chunks = [entropy.encode(self._parts({name: q[s] for name, q in local.items()})) for s in range(slots)]
@@ -109,7 +119,8 @@ class Coding:
 
     def unpack(self, tensors: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]],
                is_local: Callable[[str], bool]) -> dict[str, np.ndarray]:
-        """The float32 weights (name → array of its ``shapes`` entry) from the file's coded tensors."""
+        """The float32 weights (name → array of its ``shapes`` entry) from the file's coded tensors
+        and its float ones (their shapes and dtype checked by the caller)."""
         shared = {name: int(np.prod(shapes[name])) for name in self.grids if not is_local(name)}
         local = {name: int(np.prod(shapes[name][1:])) for name in self.grids if is_local(name)}
         state = self._decode_chunk(tensors[SHARED].tobytes(), shared)
@@ -122,7 +133,7 @@ class Coding:
             rows = [self._decode_chunk(data[starts[s]:starts[s + 1]], local) for s in range(len(lengths))]
             state |= {name: np.stack([row[name] for row in rows]) if rows else np.zeros((0,), np.float32)
                       for name in local}
-        return {name: state[name].reshape(shapes[name]) for name in self.grids}
+        return {name: state[name].reshape(shapes[name]) for name in self.grids} | {name: tensors[name] for name in self.floats}
 
     def _decode_chunk(self, data: bytes, sizes: dict[str, int]) -> dict[str, np.ndarray]:
         """One chunk's bytes → float32 weights (name → flat array of ``sizes[name]``)."""
@@ -140,42 +151,48 @@ class Coding:
         return out
 
 
-def parse_metadata(text: str) -> tuple[int, dict[str, Grid]]:
-    """The bit width and grids (tensor name → grid, in coding order) from ``inr.coding``, checked."""
+def parse_metadata(text: str) -> tuple[int, dict[str, Grid], tuple[str, ...]]:
+    """The bit width, grids (tensor name → grid, in coding order) and float tensors' names from
+    ``inr.coding``, checked."""
     try:
         data = json.loads(text)
         bits, coder, rows = data["bits"], data["coder"], data["tensors"]
         grids = {str(name): Grid.from_list([width, offset, step]) for name, width, offset, step in rows}
         widths = [width for _, width, _, _ in rows]
+        floats = data.get("float", [])
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for row in rows for v in row[2:]):
             raise TypeError
-    except (ValueError, TypeError, KeyError):
+        if not (isinstance(floats, list) and all(isinstance(name, str) for name in floats)):
+            raise TypeError
+    except (ValueError, TypeError, KeyError, AttributeError):
         raise InrFileError("metadata 'inr.coding' is malformed") from None
     if not all(isinstance(b, int) and MIN_BITS <= b <= MAX_BITS for b in [bits, *widths]):
         raise InrFileError(f"coded weights of {bits!r} bits (inr reads {MIN_BITS}–{MAX_BITS})")
     if coder != CODER:
         raise InrFileError(f"unknown coder {coder!r}")
-    if len(rows) != len(grids):
+    if len(rows) != len(grids) or len(set(floats)) != len(floats) or set(floats) & set(grids):
         raise InrFileError("metadata 'inr.coding' names a tensor twice")
     for grid in grids.values():
         if not (np.isfinite([grid.offset, grid.step]).all() and 0 < grid.step and abs(grid.offset) <= 1e4
                 and grid.step * (2 ** grid.bits - 1) <= 2e4):
             raise InrFileError("a coded tensor's grid is not finite float32 numbers within the weight limits")
-    return bits, grids
+    return bits, grids, tuple(floats)
 
 
-def check_names(grids: dict[str, Grid], names: list[str]) -> None:
-    """Refuse a coding whose tensors are not exactly the model's (``names``)."""
-    if set(grids) != set(names):
+def check_names(grids: dict[str, Grid], floats: tuple[str, ...], names: list[str]) -> None:
+    """Refuse a coding whose coded and float tensors are not exactly the model's (``names``)."""
+    if set(grids) | set(floats) != set(names):
         raise InrFileError("the coded tensors are not the model's tensors")
 
 
-def expected_entries(grids: dict[str, Grid], slots: int | None) -> dict[str, tuple[tuple[int, ...] | None, str]]:
-    """The coded tensors a file must hold: name → (shape, or None for any length, dtype)."""
+def expected_entries(grids: dict[str, Grid], slots: int | None, float_shapes: dict[str, tuple[int, ...]]
+                     ) -> dict[str, tuple[tuple[int, ...] | None, str]]:
+    """The tensors a coded file must hold: name → (shape, or None for any length, dtype);
+    ``float_shapes``: the model's shape of each tensor stored as float32."""
     entries = {PRIOR: ((sum(prior_size(grid.bits) for grid in grids.values()),), "U16"), SHARED: (None, "U8")}
     if slots is not None:
         entries |= {LOCAL: (None, "U8"), LOCAL_BYTES: ((slots,), "I32")}
-    return entries
+    return entries | {name: (shape, "F32") for name, shape in float_shapes.items()}
 
 
 def priors_from(array: np.ndarray, grids: dict[str, Grid]) -> dict[str, np.ndarray]:

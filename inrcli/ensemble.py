@@ -42,9 +42,12 @@ class Ensemble(nn.Module):
         # the architecture's code with no storage of its own: forward_members is given every member's weights
         self._template = [copy.deepcopy(models[0]).to("meta")]  # a list: not registered as a submodule
         self.members = len(models)
-        # which tensors first_layer_frequency marks, and their ω0: as the members' own files have them
-        self.FIRST_LAYER = getattr(models[0], "FIRST_LAYER", ())
-        self.first_w0 = getattr(getattr(models[0], "config", None), "first_w0", None)
+
+    @property
+    def architecture(self) -> nn.Module:
+        """A member's architecture and configuration, without weights (on the meta device): what
+        quantised storage asks about the tensors (``models.tensor_roles``) is asked of it."""
+        return self._template[0]
 
     def forward(self, coords: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
         return self._template[0].forward_members(dict(zip(self.names, self.weights)), coords, slots)

@@ -28,12 +28,13 @@ from inrcli.models import config_class, local_tensor_test, model_class
 if TYPE_CHECKING:  # torch is imported where weights are read or written: a header needs none
     import torch
 
-FORMAT_VERSION = (4, 0)  # (major, minor): a reader reads every minor of the majors it knows
+FORMAT_VERSION = (5, 0)  # (major, minor): a reader reads every minor of the majors it knows
 # A file is written as the oldest version that decodes it exactly: the largest of its kind's and
-# its architecture's ``format_major``, and 4 for quantised, entropy-coded weights (``inr.coding``).
-# 3 changed only graph files and 4 added coded weights and sets, so every other file is still
-# written as 2.0, byte for byte.
-CODED_MAJOR = 4
+# its architecture's ``format_major``, 4 for quantised, entropy-coded weights (``inr.coding``) and
+# 5 for coded weights beside some stored as float32 (``inr.coding``'s ``float`` list). 3 changed
+# only graph files, 4 added coded weights and sets, 5 float tensors in a coded file, so every other
+# file is still written as 2.0, byte for byte.
+CODED_MAJOR, CODED_FLOAT_MAJOR = 4, 5
 KEY_PREFIX = "inr."
 AUX_PREFIX = "aux."  # tensors a later minor version may add; readers of earlier minors ignore them
 V1_KEYS = {"kind": "modality", "arch": "arch", "dtype": "dtype", "model": "model", "signal": "signal",
@@ -138,7 +139,7 @@ def to_bytes(inr: InrFile) -> bytes:
     from inrcli.signals import signal_kind
 
     fields = {
-        "version": "%d.0" % max(CODED_MAJOR if inr.coding else 0, signal_kind(inr.modality).format_major,
+        "version": "%d.0" % max(_coding_major(inr.coding), signal_kind(inr.modality).format_major,
                                 getattr(inr.model, "format_major", 0)),
         "kind": inr.modality,
         "arch": inr.model.name,
@@ -160,6 +161,13 @@ def to_bytes(inr: InrFile) -> bytes:
     arrays = inr.coding.pack({name: t.float().numpy() for name, t in tensors.items()}, local_tensor_test(inr.model))
     arrays |= {name: np.ascontiguousarray(array) for name, array in inr.extras.items()}
     return _canonical_header(save_arrays(arrays, metadata=metadata))
+
+
+def _coding_major(coding: Coding | None) -> int:
+    """The format major a file's weights storage asks for (0: float weights, any version)."""
+    if coding is None:
+        return 0
+    return CODED_FLOAT_MAJOR if coding.floats else CODED_MAJOR
 
 
 def finite_json(value):
@@ -248,8 +256,9 @@ class Header:
     signal: SignalDescription
     training: dict
     size_bytes: int
-    coding: tuple[int, dict] | None = None
-    """Coded weights (format 4): the bit width and each tensor's grid; None for float weights."""
+    coding: tuple[int, dict, tuple[str, ...]] | None = None
+    """Coded weights (format 4 and 5): the bit width, each coded tensor's grid and the names of
+    those stored as float32; None for float weights."""
 
     @property
     def bits(self) -> int:
@@ -359,18 +368,19 @@ def _load_coded(data: bytes, head: Header, skeleton, extras_expected: dict) -> t
     import torch
     from safetensors.numpy import load as load_arrays
 
-    bits, grids = head.coding
+    bits, grids, floats = head.coding
     shapes = {name: tuple(t.shape) for name, t in skeleton.state_dict().items()}
-    coded.check_names(grids, list(shapes))
+    coded.check_names(grids, floats, list(shapes))
     is_local = local_tensor_test(skeleton)
     slots = next((shapes[name][0] for name in shapes if is_local(name)), None)
-    _check_tensor_entries(head.entries, coded.expected_entries(grids, slots) | extras_expected)
+    float_shapes = {name: shapes[name] for name in floats}
+    _check_tensor_entries(head.entries, coded.expected_entries(grids, slots, float_shapes) | extras_expected)
     coded_bytes = sum(int(np.prod(head.entries[name]["shape"])) for name in (coded.SHARED, coded.LOCAL)
                       if name in head.entries)
-    coded.check_claim(sum(int(np.prod(shape)) for shape in shapes.values()), coded_bytes)
+    coded.check_claim(sum(int(np.prod(shapes[name])) for name in grids), coded_bytes)
     arrays = _load_tensors(data, load_arrays)
     extras = {name: arrays.pop(name) for name in extras_expected}
-    coding = Coding(bits, grids, coded.priors_from(arrays[coded.PRIOR], grids))
+    coding = Coding(bits, grids, coded.priors_from(arrays[coded.PRIOR], grids), floats)
     state = coding.unpack(arrays, shapes, is_local)
     return {name: torch.from_numpy(values) for name, values in state.items()}, extras, coding
 

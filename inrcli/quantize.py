@@ -3,7 +3,8 @@
 A tensor quantised to ``bits`` stores integers ``q`` in ``0 … 2^bits − 1`` and one grid, its
 ``offset`` (the smallest weight) and ``step`` ((largest − smallest) / (2^bits − 1)), both float32
 numbers. A tensor's bits are the file's (``--bits``) plus what its place in a SIREN asks for
-(:func:`tensor_bits`). A weight is ``float32(offset + q · step)`` computed in float64 — exact in any language
+(:func:`tensor_bits`); a first-layer weight of a large ω0 that would need more than 16 is stored
+as float32. A weight is ``float32(offset + q · step)`` computed in float64 — exact in any language
 with IEEE doubles (``q · step`` needs at most 16 + 24 bits), so Python, numpy and the browser
 dequantise to the same float32 bits. A Local-Global file shares one grid per tensor among all its
 partitions: a crop keeps the grid, so the kept partitions' integers (and bytes) do not change.
@@ -29,27 +30,57 @@ costs more bytes than it saves (bench/RESULTS.md, "Compact files")."""
 
 
 FIRST_LAYER_EXTRA_BITS = 4
-BIAS_EXTRA_BITS = 2
 """A sine layer computes sin(ω0 (W x + b)) with ω0 = 30 or more: an error e in a first-layer weight
-or any bias moves a phase by ω0 · e over the whole signal, where an error in a hidden weight is
-averaged over its inputs. Measured on chelsea.png (8 bits, no fine-tuning): the first layer alone
-costs 2.3 dB, every hidden weight matrix under 0.1 dB; +4 bits for the first layer and +2 for
-biases (8.36 bits per weight on average) lose 0.22 dB where a flat 8 bits loses 3.7 dB."""
+moves a phase by ω0 · e · x over the whole signal, where an error in a hidden weight is averaged
+over its inputs. Measured on chelsea.png (8 bits, no fine-tuning): the first layer alone costs
+2.3 dB, every hidden weight matrix under 0.1 dB."""
 HIDDEN_W0 = 30.0
 """The ω0 that ``FIRST_LAYER_EXTRA_BITS`` was measured at: a first layer of a larger ω0 (audio's
-3000) turns the same grid step into a larger phase error, and gets one more bit per doubling.
-Measured on chime.wav (300 steps, 8 bits): the first layer at 12 bits 18.02 dB, at 16 bits
-23.58 dB, float32 23.84 dB."""
+3000) turns the same grid step into a larger phase error, and gets one more bit per doubling —
+beyond :data:`MAX_BITS` its weights are stored as float32 (:func:`tensor_bits` gives None).
+Measured on gt_bach.wav (60 s, 9 bits, no fine-tuning): the global first-layer weight at 16 bits
+alone costs 0.74 dB, as float32 nothing."""
+BIAS_EXTRA_BITS = 2
+"""A bias shifts every output of its layer alike. A sine layer's bias counts only modulo 2π/ω0
+and is stored moved into one period (:func:`wrapped_phases`), so its grid spans one period, at
+any ω0, where it spanned the bias's whole range: chelsea at 8 bits then loses 0.18 dB instead of
+0.35, gt_bach at 9 bits 0.89 dB instead of 2.15 (no fine-tuning)."""
+SHARED_EXTRA_BITS = 2
+"""The global branch and merge layer of a partitioned model reach every partition, and are a
+small share of its weights (under 2% by default): two more bits cost little and measured
+0.09 dB (chelsea, 8 bits) and 0.13–0.5 dB (gt_bach, 9 and 8 bits) of the loss."""
 
 
-def tensor_bits(bits: int, name: str, first_w0: float | None) -> int:
-    """The bits of tensor ``name`` in a file of ``bits``: more for phases that ω0 multiplies.
-    ``first_w0`` is the ω0 of the first sine layer the tensor belongs to, None for any other."""
-    if first_w0 is not None:
-        extra = FIRST_LAYER_EXTRA_BITS + max(0, math.ceil(math.log2(first_w0 / HIDDEN_W0) - 1e-9))
-    else:
-        extra = BIAS_EXTRA_BITS if name.endswith("bias") else 0
+def tensor_bits(bits: int, role) -> int | None:
+    """The bits of a tensor of ``role`` (``models.TensorRole``) in a file of ``bits``, or None
+    for float32 storage: a first-layer weight whose ω0 asks for more than :data:`MAX_BITS`."""
+    first_layer_weight = role.first_w0 is not None and not (role.bias or role.phase_w0)
+    extra = SHARED_EXTRA_BITS if role.shared else 0
+    if first_layer_weight:
+        extra += FIRST_LAYER_EXTRA_BITS + max(0, math.ceil(math.log2(role.first_w0 / HIDDEN_W0) - 1e-9))
+        return None if bits + extra > MAX_BITS else bits + extra
+    if role.bias and (role.phase_w0 is not None or role.first_w0 is None):
+        extra += BIAS_EXTRA_BITS
+    elif role.first_w0 is not None:  # a first layer's bias that is not stored within one period
+        extra += FIRST_LAYER_EXTRA_BITS
     return min(MAX_BITS, bits + extra)
+
+
+def wrapped_phases(values: np.ndarray, w0: float | None) -> np.ndarray:
+    """A sine layer's bias ``b`` (any shape, float32) moved into one period, ``[−π/ω0, π/ω0]``:
+    ``sin(ω0 (x + b))`` does not change (to float32 rounding), and a grid spanning one period is
+    finer than one spanning the range that training left ``b`` in. ``w0`` None: ``values`` as they are."""
+    if w0 is None:
+        return values
+    period = 2 * math.pi / w0
+    wide = values.astype(np.float64)
+    return (wide - np.round(wide / period) * period).astype(np.float32)
+
+
+def storable(state: dict[str, np.ndarray], roles) -> dict[str, np.ndarray]:
+    """``state`` (name → float32 array) with every sine layer's bias moved into one period
+    (:func:`wrapped_phases`; ``roles``: ``models.tensor_roles`` of the model)."""
+    return {name: wrapped_phases(values, roles(name).phase_w0) for name, values in state.items()}
 
 
 @dataclass(frozen=True)
@@ -145,29 +176,31 @@ def round_to_own_grids(values: np.ndarray, bits: int) -> np.ndarray:
 
 
 @contextmanager
-def rounded_weights(model, bits: int, first_layer):
-    """Within the block, every weight of ``model`` holds its value rounded to its own grid (fit to
-    its current values, of :func:`tensor_bits`; ``first_layer(name)`` gives a first layer's ω0); on leaving,
-    the float values come back while gradients computed inside stay — a straight-through
-    estimator: the loss is measured on the weights the file will hold, and the optimiser moves
-    the float weights behind them (quantisation-aware fine-tuning).  A model that stands for
-    several files (an ensemble) gives its tensors with a leading member axis (``member_tensors``),
-    so each member's slice gets the grid its own file will have."""
+def rounded_weights(model, bits: int, roles):
+    """Within the block, every coded weight of ``model`` holds its value rounded to its own grid
+    (fit to its current values, of :func:`tensor_bits`; ``roles``: ``models.tensor_roles``), a
+    sine layer's bias moved into one period first; on leaving, the float values come back while
+    gradients computed inside stay — a straight-through estimator: the loss is measured on the
+    weights the file will hold, and the optimiser moves the float weights behind them
+    (quantisation-aware fine-tuning).  A model that stands for several files (an ensemble) gives
+    its tensors with a leading member axis (``member_tensors``), so each member's slice gets the
+    grid its own file will have.  Tensors stored as floats are left as they are."""
     import torch
 
     if hasattr(model, "member_tensors"):
         tensors = list(model.member_tensors())
     else:
         tensors = [(name, tensor.unsqueeze(0)) for name, tensor in model.named_parameters()]
+    tensors = [(name, tensor, roles(name)) for name, tensor in tensors if tensor_bits(bits, roles(name)) is not None]
     saved = []
     with torch.no_grad():
-        for name, tensor in tensors:
+        for name, tensor, role in tensors:
             saved.append(tensor.detach().clone())
-            rounded = round_to_own_grids(tensor.detach().cpu().numpy(), tensor_bits(bits, name, first_layer(name)))
-            tensor.copy_(torch.from_numpy(rounded))
+            values = wrapped_phases(tensor.detach().cpu().numpy(), role.phase_w0)
+            tensor.copy_(torch.from_numpy(round_to_own_grids(values, tensor_bits(bits, role))))
     try:
         yield
     finally:
         with torch.no_grad():
-            for (_, tensor), value in zip(tensors, saved):
+            for (_, tensor, _), value in zip(tensors, saved):
                 tensor.copy_(value)

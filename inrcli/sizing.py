@@ -45,14 +45,15 @@ def coded_cost(model, bits: int) -> tuple[float, int]:
     """``model`` (a torch module, on any device) in a coded file of ``bits``: bits per weight, and
     the bytes of its tensors' histograms (16 two-byte counts each: a tenth of a small file)."""
     from inrcli.coded import prior_size
-    from inrcli.models import first_layer_frequency
-    from inrcli.quantize import tensor_bits
+    from inrcli.models import tensor_roles
+    from inrcli.quantize import FLOAT_BITS, tensor_bits
 
-    first_layer = first_layer_frequency(model)
-    widths = {name: tensor_bits(bits, name, first_layer(name)) for name in model.state_dict()}
+    roles = tensor_roles(model)
+    widths = {name: tensor_bits(bits, roles(name)) for name in model.state_dict()}
     sizes = {name: tensor.numel() for name, tensor in model.state_dict().items()}
-    total = sum(size * widths[name] for name, size in sizes.items())
-    return total / max(1, sum(sizes.values())) - CODING_GAIN, sum(2 * prior_size(b) for b in widths.values())
+    total = sum(size * (FLOAT_BITS + CODING_GAIN if widths[name] is None else widths[name]) for name, size in sizes.items())
+    histograms = sum(2 * prior_size(b) for b in widths.values() if b is not None)
+    return total / max(1, sum(sizes.values())) - CODING_GAIN, histograms
 
 
 def params_for(target: int, bits: float, samples: int, fixed_bytes: int = 0) -> int:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from inrcli.checkpoint import Checkpoint, Progress
-from inrcli.models import first_layer_frequency
+from inrcli.models import tensor_roles
 from inrcli.optim import Adam
 from inrcli.quantize import rounded_weights
 from inrcli.sampling import Sampler
@@ -144,7 +144,7 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
         coords, targets = sampler.sample(generator, step)
         coords, targets = coords.to(device), targets.to(device)
         quantising = config.bits is not None and progress >= 1.0 - config.qat_share
-        with rounded_weights(model, config.bits, first_layer_frequency(model)) if quantising else nullcontext():
+        with rounded_weights(model, config.bits, tensor_roles(model)) if quantising else nullcontext():
             losses = _member_losses(config, model(coords), targets)
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()

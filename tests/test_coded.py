@@ -261,12 +261,94 @@ def test_extending_a_coded_file_keeps_its_grids_and_the_old_partitions_bytes(run
     assert all(np.array_equal(before[name], after[name]) for name in before)
 
 
+def _roles(**options):
+    from inrcli.models.base import TensorRole
+
+    return TensorRole(**options)
+
+
 def test_a_first_layer_gets_a_bit_more_per_doubling_of_its_frequency():
-    assert tensor_bits(8, "local_weight.0", 30.0) == 12  # the +4 measured at ω0 = 30
-    assert tensor_bits(8, "local_weight.0", 1.0) == 12  # never fewer
-    assert tensor_bits(8, "local_weight.0", 60.0) == 13
-    assert tensor_bits(8, "local_weight.0", 3000.0) == 16  # audio: +11, capped at 16
-    assert tensor_bits(8, "merge.linear.bias", None) == 10 and tensor_bits(8, "merge.linear.weight", None) == 8
+    assert tensor_bits(8, _roles(first_w0=30.0)) == 12  # the +4 measured at ω0 = 30
+    assert tensor_bits(8, _roles(first_w0=1.0)) == 12  # never fewer
+    assert tensor_bits(8, _roles(first_w0=60.0)) == 13
+    assert tensor_bits(8, _roles(first_w0=480.0)) == 16  # 16 = 30 · 2⁴: +8
+    assert tensor_bits(8, _roles(first_w0=3000.0)) is None  # audio: +11 is past 16 bits: float32
+    assert tensor_bits(8, _roles(first_w0=30.0, shared=True)) == 14
+    assert tensor_bits(8, _roles(bias=True, phase_w0=3000.0, first_w0=3000.0)) == 10  # one period: +2 at any ω0
+    assert tensor_bits(8, _roles(bias=True, first_w0=30.0)) == 12  # a first-layer bias not kept in one period
+    assert tensor_bits(8, _roles(bias=True)) == 10 and tensor_bits(8, _roles()) == 8
+    assert tensor_bits(15, _roles(bias=True, phase_w0=30.0, shared=True)) == 16  # others cap at 16
+
+
+def test_an_lg_siren_names_the_role_of_every_tensor():
+    from inrcli.models import model_class, tensor_roles
+    from inrcli.models.base import ModelHints
+
+    model = model_class("lg-siren").for_budget(1, 1, 3000, ModelHints(grid_shape=(400,), first_w0=3000.0,
+                                                                      options={"partitions": (2,)}))
+    role = tensor_roles(model)
+    assert role("local_bias.1").bias and role("local_bias.1").phase_w0 == 30.0 and not role("local_bias.1").shared
+    assert role("local_bias.0").phase_w0 == 3000.0 and role("global_layers.0.linear.bias").phase_w0 == 3000.0
+    assert role("global_layers.0.linear.weight").first_w0 == 3000.0 and role("global_layers.0.linear.weight").shared
+    assert role("merge.linear.weight").shared and not role("merge.linear.weight").bias
+    assert role("out_bias").bias and role("out_bias").phase_w0 is None  # the linear head
+    assert set(model.sine_biases()) <= set(model.state_dict())
+
+
+def test_a_sine_bias_moved_into_one_period_gives_the_same_sine():
+    from inrcli.quantize import wrapped_phases
+
+    rng = np.random.default_rng(0)
+    for w0 in (30.0, 3000.0):
+        bias = rng.uniform(-1, 1, size=200).astype(np.float32)
+        wrapped = wrapped_phases(bias, w0)
+        assert wrapped.dtype == np.float32 and np.abs(wrapped).max() <= np.pi / w0 * (1 + 1e-6)
+        x = rng.uniform(-1, 1, size=(50, 1))
+        before, after = np.sin(w0 * (x + bias.astype(np.float64))), np.sin(w0 * (x + wrapped.astype(np.float64)))
+        assert np.abs(before - after).max() < w0 * 1e-7  # float32 rounding of b, times ω0
+    assert wrapped_phases(bias, None) is bias
+
+
+def test_coded_audio_keeps_its_first_layer_weights_as_floats_in_format_5(runner, tmp_path: Path):
+    """A first layer at ω0 = 3000 would need more than 16 bits: its weights are stored as plain
+    float32 entries (format 5); the file round-trips, crops to exactly its region and its kept
+    partitions' bytes, and everything else is coded as before."""
+    rate = 44100
+    t = np.arange(rate * 7 // 20) / rate  # 0.35 s: a first-layer ω0 of 150, 9 + 4 + 3 (+ 2 shared) bits
+    soundfile.write(tmp_path / "tone.wav", (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate)
+    model, cut = tmp_path / "m.safetensors", tmp_path / "cut.safetensors"
+    assert invoke(runner, "encode", tmp_path / "tone.wav", "-o", model, "--bits", "11", "--steps", "5",
+                  "--params", "3000", "--partitions", "4", "-q").exit_code == 0
+    data = model.read_bytes()
+    arrays, meta = load_arrays(data), fileformat.read_header(data)[1]
+    assert meta["inr.version"] == "5.0"
+    floats = json.loads(meta["inr.coding"])["float"]
+    assert floats == ["local_weight.0", "global_layers.0.linear.weight"]
+    assert arrays["local_weight.0"].dtype == np.float32 and arrays["local_weight.0"].shape[0] == 4
+    inr = fileformat.from_bytes(data)
+    assert inr.coding.floats == tuple(floats) and fileformat.to_bytes(inr) == data
+    assert invoke(runner, "crop", model, "--region", "1:3", "-o", cut, "-q").exit_code == 0
+    kept = load_arrays(cut.read_bytes())
+    assert np.array_equal(kept["local_weight.0"], arrays["local_weight.0"][1:3])
+    cropped = fileformat.load(cut)
+    (lo, hi), = cropped.signal.window
+    # audio is evaluated in batches whose make-up differs between the two decodes: float32 rounding
+    # differs by ~1e-8 (as between a float file and its crop), hence audio's usual 1e-6
+    assert np.abs(api.decode(cropped).values - api.decode(inr).values[lo:hi]).max() <= 1e-6
+
+
+def test_a_float_list_that_lies_is_refused():
+    data = _coded("audio-q12")
+    assert fileformat.read_header(data)[1]["inr.version"] == "5.0"
+    fileformat.from_bytes(data)
+    for edit in (lambda c: c["float"].append(c["tensors"][0][0]),  # coded and float at once
+                 lambda c: c["float"].append("not.a.tensor"),
+                 lambda c: c.update(float="global_layers.0.linear.weight"),
+                 lambda c: c.update(float=[])):  # its F32 entry is then unexpected, the tensor missing
+        with pytest.raises(InrFileError):
+            fileformat.from_bytes(_rewrite(data, None, _coding_edit(edit)))
+    with pytest.raises(InrFileError):  # the float entry of the wrong shape
+        fileformat.from_bytes(_rewrite(data, lambda a: a.update({"global_layers.0.linear.weight": np.zeros((3, 1), np.float32)}), None))
 
 
 def test_coded_audio_keeps_its_first_layer_phases(tmp_path: Path):

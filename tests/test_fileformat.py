@@ -51,7 +51,7 @@ def _edit_json(key: str, change: dict):
 
 def mutations():
     yield "not inr", lambda m: m.pop("inr.version"), None
-    yield "future major version", lambda m: m.update({"inr.version": "5.0"}), None
+    yield "future major version", lambda m: m.update({"inr.version": "6.0"}), None
     yield "version not major.minor", lambda m: m.update({"inr.version": "2"}), None
     yield "missing model", lambda m: m.pop("inr.model"), None
     yield "model not json", lambda m: m.update({"inr.model": "{"}), None

@@ -71,6 +71,9 @@ def valid_files() -> dict[str, bytes]:
             "siren-q12": _encode(read_signal(str(folder / "i.png")), arch="siren", params=1000, bits=12),
             "audio-q4": _encode(read_signal(str(folder / "a.wav")), model_options={"partitions": (2,)}, params=2000,
                                 bits=4),
+            # format 5: at 12 bits the global first layer (12 + 2 shared + 4 first-layer) is stored as float32
+            "audio-q12": _encode(read_signal(str(folder / "a.wav")), model_options={"partitions": (2,)}, params=2000,
+                                 bits=12),
             "video-q6": _encode(read_signal(str(frames)), model_options={"partitions": (1, 2, 2)}, params=4000, bits=6),
             "shape-q8": _encode(read_signal(str(folder / "s.obj")), model_options={"partitions": (2, 2, 2)},
                                 params=6000, bits=8),
@@ -101,7 +104,7 @@ mutation = st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_valu
 
 
 @pytest.mark.parametrize("kind", ["image", "image-siren", "audio", "video", "shape", "graph", "image-q8", "siren-q12",
-                                  "graph-q6", "set"])
+                                  "graph-q6", "audio-q12", "set"])
 @settings(max_examples=MAX_EXAMPLES, deadline=None)
 @given(data=st.data())
 def test_mutated_files_fail_cleanly_or_decode(kind, data):

@@ -4,6 +4,7 @@ and architecture as ``inr decode`` does: ≤ 1 level of 8 or 16 bits, audio ≤ 
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from inrcli import fileformat
 from tests.conftest import invoke, small_shape_fields, synthetic_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,9 +110,13 @@ def test_a_cropped_file_agrees(runner, inputs: Path, tmp_path: Path):
     assert ours.shape == theirs.shape and np.abs(ours.astype(int) - theirs).max() <= 1
 
 
-@pytest.mark.parametrize("arch", ["lg-siren", "siren"])
-def test_audio_agrees_within_1e6(runner, inputs: Path, tmp_path: Path, arch: str):
-    model = _encode(runner, inputs / "tone.wav", tmp_path / "m.safetensors", "--arch", arch, "--params", "3000")
+@pytest.mark.parametrize("arch, bits", [("lg-siren", "32"), ("siren", "32"), ("lg-siren", "14"), ("siren", "14")])
+def test_audio_agrees_within_1e6(runner, inputs: Path, tmp_path: Path, arch: str, bits: str):
+    """Float files, and coded ones whose first layer is too fine for 16 bits (format 5: kept as float32)."""
+    model = _encode(runner, inputs / "tone.wav", tmp_path / "m.safetensors", "--arch", arch, "--params", "3000",
+                    "--bits", bits)
+    if bits != "32":
+        assert json.loads(fileformat.read_header(model.read_bytes())[1]["inr.coding"])["float"]
     assert invoke(runner, "decode", model, "-o", tmp_path / "out.wav", "-q").exit_code == 0
     theirs, _ = soundfile.read(str(tmp_path / "out.wav"), dtype="float32", always_2d=True)
     ours = _reference().decode(str(model))

@@ -87,6 +87,10 @@ def files(tmp_path_factory) -> dict[str, Path]:
     result = invoke(runner, "encode", folder / "photo.png", "-o", made["coded_siren"], "--steps", "10", "-q",
                     "--arch", "siren", "--params", "3000", "--bits", "3")
     assert result.exit_code == 0, result.stderr
+    made["coded_audio"] = folder / "coded_tone.safetensors"  # format 5: the global first layer kept as float32
+    result = invoke(runner, "encode", folder / "tone.wav", "-o", made["coded_audio"], "--steps", "25", "-q",
+                    "--partitions", "3", "--bits", "9")
+    assert result.exit_code == 0, result.stderr
     made["wide_siren"] = folder / "wide.safetensors"  # shared weights past what the shader inlines: read in loops
     result = invoke(runner, "encode", folder / "photo.png", "-o", made["wide_siren"], "--steps", "10", "-q",
                     "--arch", "siren", "--params", "20000")
@@ -107,7 +111,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def served(files):
     order = ["image", "audio", "video", "siren16", "cropped", "shape", "blank_shape", "volume", "wide_siren", "coded",
-             "coded_siren"]
+             "coded_siren", "coded_audio"]
     proc, url = start_view(*(files[k] for k in order), "--original", files["original"])
     try:
         yield url, {name: i for i, name in enumerate(order)}
@@ -131,7 +135,7 @@ def test_the_server_serves_the_page_its_assets_and_the_named_files(served, files
 
 @pytest.mark.parametrize("path", [
     "/../README.md", "/viewer/../view.py", "/viewer/..%2fview.py", "/viewer/%2e%2e/view.py", "/viewer/view.py",
-    "/files/../../etc/passwd", "/files/11.safetensors", "/files/-1.safetensors", "/files/0.safetensors/",
+    "/files/../../etc/passwd", "/files/12.safetensors", "/files/-1.safetensors", "/files/0.safetensors/",
     "/files/00000000001.safetensors", "/files/%30.safetensors", "/originals/1", "/meshes/0.json", "/etc/passwd",
     "//etc/passwd", "/viewer/", "/api/files/../../README.md",
 ])
@@ -332,11 +336,11 @@ def test_the_page_shows_a_volume_slice_in_its_recorded_range(browser, served, fi
 
 
 @pytest.mark.parametrize("cpu", [False, True], ids=["webgl2", "javascript"])
-@pytest.mark.parametrize("rate", [None, 22050])
-def test_the_page_decodes_audio_as_inr_decode_does(browser, served, files, cpu, rate):
+@pytest.mark.parametrize("rate, name", [(None, "audio"), (22050, "audio"), (None, "coded_audio")])
+def test_the_page_decodes_audio_as_inr_decode_does(browser, served, files, cpu, rate, name):
     url, index = served
-    with opened(browser, url, index["audio"], cpu) as page:
-        inr = api.load(str(files["audio"]))
+    with opened(browser, url, index[name], cpu) as page:
+        inr = api.load(str(files[name]))
         plan = api.plan_decode(inr, {"rate": rate} if rate else {})
         expected = api.decode(inr, plan).values
         lo, hi = inr.signal.window[0]
@@ -344,14 +348,15 @@ def test_the_page_decodes_audio_as_inr_decode_does(browser, served, files, cpu, 
         assert np.abs(got.reshape(expected.shape) - expected).max() <= 1e-4
 
 
-@pytest.mark.parametrize("name", ["image", "coded"])
-def test_a_crop_made_in_the_page_is_the_file_inr_crop_writes(browser, served, files, tmp_path, name):
+@pytest.mark.parametrize("name, region", [("image", "0:1,1:3"), ("coded", "0:1,1:3")])
+def test_a_crop_made_in_the_page_is_the_file_inr_crop_writes(browser, served, files, tmp_path, name, region):
     from typer.testing import CliRunner
 
     url, index = served
+    pairs = [[int(n) for n in axis.split(":")] for axis in region.split(",")]
     with opened(browser, url, index[name]) as page:
-        made = base64.b64decode(page.evaluate("window.inrViewer.crop([[0, 1], [1, 3]])"))
-        result = invoke(CliRunner(), "crop", files[name], "--region", "0:1,1:3", "-o", tmp_path / "c.safetensors")
+        made = base64.b64decode(page.evaluate(f"window.inrViewer.crop({pairs})"))
+        result = invoke(CliRunner(), "crop", files[name], "--region", region, "-o", tmp_path / "c.safetensors")
         assert result.exit_code == 0, result.stderr
         assert made == (tmp_path / "c.safetensors").read_bytes()
 

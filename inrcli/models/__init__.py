@@ -11,8 +11,8 @@ from __future__ import annotations
 import importlib
 
 from inrcli.errors import InrFileError, UsageError
-from inrcli.models.base import (Membered, ModelHints, Partitioned, first_layer_frequency, is_membered, local_tensor_test,
-                                partitioning_of)
+from inrcli.models.base import (Membered, ModelHints, Partitioned, is_membered, local_tensor_test,
+                                partitioning_of, tensor_roles)
 from inrcli.models.config import LocalGlobalConfig, SetSirenConfig, SirenConfig
 
 MODELS = {"lg-siren": "inrcli.models.local_global:LocalGlobalSiren", "siren": "inrcli.models.siren:Siren",
@@ -45,5 +45,5 @@ def is_croppable(cls) -> bool:
     return isinstance(cls, Partitioned) or (isinstance(cls, type) and issubclass(cls, Partitioned))
 
 
-__all__ = ["CONFIGS", "MODELS", "SET_ARCH", "Membered", "ModelHints", "Partitioned", "config_class", "first_layer_frequency",
-           "is_croppable", "is_membered", "local_tensor_test", "model_class", "partitioning_of"]
+__all__ = ["CONFIGS", "MODELS", "SET_ARCH", "Membered", "ModelHints", "Partitioned", "config_class",
+           "is_croppable", "is_membered", "local_tensor_test", "model_class", "partitioning_of", "tensor_roles"]

@@ -12,7 +12,9 @@ An architecture is an ``nn.Module`` subclass with:
   once, ``weights`` each ``(M, *shape)``, ``-> (M, B, n, out_dim)`` (what an ensemble of
   independent fits calls; ``forward`` is its M = 1 case, so both run the same code);
 * ``out_dim`` and ``param_count()``;
-* ``FIRST_LAYER`` — prefixes of the first sine layer's tensor names (quantised with more bits).
+* ``FIRST_LAYER`` — prefixes of the first sine layer's tensor names (quantised with more bits);
+* ``sine_biases()`` — optional: bias name → the ω0 of the sine it is added inside (such a bias
+  counts only modulo 2π/ω0, so quantised storage moves it into one period first).
 
 Architectures whose parameters split into one local network per partition of the signal's grid
 also subclass :class:`Partitioned`: they can be cropped, and decoding blends their partitions.
@@ -20,6 +22,7 @@ also subclass :class:`Partitioned`: they can be cropped, and decoding blends the
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from inrcli.errors import UsageError
@@ -95,12 +98,37 @@ def local_tensor_test(model):
     return model.is_local if isinstance(model, Partitioned) else (lambda name: False)
 
 
-def first_layer_frequency(model):
-    """``name → ω0 | None``: the first sine layer's ω0 for a weight tensor of ``model`` that belongs
-    to it, None for any other tensor (quantised storage gives those phases more bits)."""
+@dataclass(frozen=True)
+class TensorRole:
+    """What quantised storage needs to know of one weight tensor (:func:`inrcli.quantize.tensor_bits`)."""
+
+    first_w0: float | None = None
+    """The ω0 of the first sine layer the tensor belongs to (its phases span the signal), else None."""
+    phase_w0: float | None = None
+    """For a bias added inside ``sin(ω0 (·))``: that ω0 (the bias counts modulo 2π/ω0), else None."""
+    bias: bool = False
+    """Whether the tensor is a bias (an error in it shifts every output of its layer alike)."""
+    shared: bool = False
+    """Shared by every partition of a partitioned model: an error in it reaches the whole signal."""
+
+
+_BIAS_NAME = re.compile(r"bias(\.\d+)?$")
+
+
+def tensor_roles(model):
+    """``name → TensorRole`` for the weight tensors of ``model`` (an ensemble answers for the
+    architecture of its members, whose files it writes)."""
+    model = getattr(model, "architecture", model)
     prefixes = getattr(model, "FIRST_LAYER", ())
-    first_w0 = getattr(model, "first_w0", None) or getattr(getattr(model, "config", None), "first_w0", 30.0)
-    return lambda name: float(first_w0) if name.startswith(prefixes) else None
+    first_w0 = float(getattr(getattr(model, "config", None), "first_w0", 30.0))
+    phases = model.sine_biases() if hasattr(model, "sine_biases") else {}
+    is_local = local_tensor_test(model)
+    partitioned = isinstance(model, Partitioned)
+
+    def role(name: str) -> TensorRole:
+        return TensorRole(first_w0 if name.startswith(prefixes) else None, phases.get(name),
+                          bool(_BIAS_NAME.search(name)), partitioned and not is_local(name))
+    return role
 
 
 def mlp_param_count(in_dim: int, width: int, hidden_layers: int, out_dim: int | None = None) -> int:

@@ -138,6 +138,15 @@ class LocalGlobalSiren(Partitioned, nn.Module):
     def param_count(self) -> dict[str, int]:
         return self.config.param_count()
 
+    def sine_biases(self) -> dict[str, float]:
+        """Bias name → the ω0 of the sine it is added inside (``out_bias`` is linear)."""
+        c = self.config
+        biases = {"merge.linear.bias": c.w0}
+        for depth in range(c.hidden_layers + 1):
+            w0 = c.first_w0 if depth == 0 else c.w0
+            biases |= {f"local_bias.{depth}": w0, f"global_layers.{depth}.linear.bias": w0}
+        return biases
+
     def crop(self, region: tuple[Range, ...]) -> LocalGlobalSiren:
         """A new model holding only the partitions in ``region`` (absolute grid indices).
 

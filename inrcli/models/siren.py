@@ -95,3 +95,7 @@ class Siren(nn.Module):
 
     def param_count(self) -> dict[str, int]:
         return self.config.param_count()
+
+    def sine_biases(self) -> dict[str, float]:
+        """Bias name → the ω0 of the sine it is added inside (the head is linear)."""
+        return {f"body.{depth}.linear.bias": layer.w0 for depth, layer in enumerate(self.body)}

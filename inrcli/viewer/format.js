@@ -1,6 +1,7 @@
 // The inr file format in the browser, written from docs/FORMAT.md: the safetensors container,
-// the metadata (version 1, 2.x, 3.x and 4.x; 3.0 changed graph files only, which the page describes
-// but does not decode; 4.0 added coded weights, decoded by coded.js), weights as Float32Array, and
+// the metadata (version 1, 2.x … 5.x; 3.0 changed graph files only, which the page describes
+// but does not decode; 4.0 added coded weights, decoded by coded.js; 5.0 lets a coded file keep
+// some tensors as plain F32 entries, read here like any float tensor), weights as Float32Array, and
 // a crop made in the page. No code here comes from inrcli; tests hold it to `inr decode` and `inr crop`.
 
 import { decodeWeights, isLocal, keptChunks } from "./coded.js";
@@ -41,7 +42,7 @@ function normaliseMetadata(stored) {
   let fields;
   if ("inr.version" in stored) {
     const major = stored["inr.version"].split(".")[0];
-    if (!["2", "3", "4"].includes(major)) throw new Error(`file format ${stored["inr.version"]} is newer than this viewer reads`);
+    if (!["2", "3", "4", "5"].includes(major)) throw new Error(`file format ${stored["inr.version"]} is newer than this viewer reads`);
     fields = {};
     for (const [key, value] of Object.entries(stored)) if (key.startsWith("inr.")) fields[key.slice(4)] = value;
   } else if (stored.format === "inr" && stored.version === "1") {
