@@ -32,7 +32,7 @@ from inrcli.train import StepInfo, TrainConfig, TrainRecord, fit
 
 STARVED_SHARE = 0.1  # a --seconds run with fewer steps than this share of DEFAULT_STEPS is warned about
 SIZED_BITS = 8
-"""Storage when --bits is not given but a size is (--bpp, --max-bytes)."""
+"""Storage when --bits is not given but a size is (--bpp, --max-bytes), for a kind stored as floats by default."""
 
 
 @dataclass
@@ -108,12 +108,12 @@ class EncodeOptions:
 
     def storage_bits(self, kind: SignalKind) -> int:
         """Bits per stored weight: ``bits``; else floats for a float ``dtype`` other than float32;
-        else 8 for a size target; else the kind's default."""
+        else the kind's default, coded (:data:`SIZED_BITS`) under a size target."""
         if self.bits is not None:
             return self.bits
         if self.dtype != "float32":
             return FLOAT_BITS
-        return SIZED_BITS if self.sized else kind.default_bits
+        return SIZED_BITS if self.sized and kind.default_bits == FLOAT_BITS else kind.default_bits
 
     def planned_steps(self) -> int | None:
         """The step budget: ``--steps``, none under ``--seconds`` alone, else ``DEFAULT_STEPS``."""

@@ -28,10 +28,10 @@ class AudioKind(SignalKind):
     extendable = True
     batchable = True
     default_output = "wav"
-    # Float weights by default: quantised at 9 bits a trained audio network loses 1.5–2.3 dB
-    # (gt_bach 1,000 steps 32.60 → 31.05 dB, chime 2,000 steps 33.68 → 31.34), where pictures,
-    # video and shapes lose under 0.2 (bench/RESULTS.md, "Default storage").
-    default_bits = 32
+    # 9 bits, a quarter of the float32 file: with sine biases stored within one period and the
+    # first layers (ω0 = 3000) as float32, gt_bach (1,000 steps) loses 0.005 dB and chime (2,000)
+    # 0.11 dB; at 8 bits chime loses 0.54 (bench/RESULTS.md, "Coded audio").
+    default_bits = 9
     # Small partitions keep the local networks narrow (cheap per sample) and 1/32 of each per step
     # buys ~7× the steps: gt_bach at 60 s 40.8 dB against 35.2 with 8192 samples and 1/8 (bench/RESULTS.md).
     # lr: the ω0 = 3000 first layer makes steps of 2e-3 diverge.  SIREN's audio network has

@@ -130,10 +130,11 @@ class SignalKind:
     batchable: bool = False
     """Whether many signals of this kind and one shape can be fitted as one batched model
     (``inr encode --batch``): samples on a grid, drawn by the default sampler."""
-    default_bits: int = 9
-    """Bits per stored weight when ``--bits`` is not given (32: float32 weights).  Quantised to 9
-    bits and entropy-coded, a picture's file is about a quarter of its float32 one for 0.08–0.15
-    dB (8 bits: 0.30–0.56 dB); bench/RESULTS.md, "Default storage"."""
+    default_bits: int = 8
+    """Bits per stored weight when ``--bits`` is not given (32: float32 weights).  Quantised to 8
+    bits and entropy-coded, a picture's, video's, shape's or volume's file is 0.22–0.24 of its
+    float32 one for 0.02–0.09 dB (7 bits: 0.20–0.30 dB); bench/RESULTS.md, "Coded audio, and
+    every kind at 8 bits"."""
     viewed_beside_original: bool = False
     """Whether ``inr view`` can show the original (a picture the browser decodes) beside the decode."""
     viewed_as_surface: bool = False
