@@ -26,6 +26,9 @@ if TYPE_CHECKING:  # torch is imported where coordinates are routed: reading a f
     import torch
 
 Range = tuple[int, int]
+CENTRE_TOLERANCE = 1e-6
+"""Samples: a position this close to a sample centre is that centre (float64 rounding of a
+coordinate is ~1e-12 samples; decodes above 10⁵× the resolution would come near it)."""
 
 
 def sample_centres(window: tuple[float, float], n_out: int, n_full: int, origin: int = 0,
@@ -190,6 +193,10 @@ class Partitioning:
         after = (position > last_centre) & (own < hi - 1)
         neighbour = torch.where(before, own - 1, torch.where(after, own + 1, own))
         t = torch.where(before, first_centre - position, torch.where(after, position - last_centre, 0.0))
+        # a sample centre's position comes back from its coordinate off by rounding (3858.4999999…):
+        # that is the centre, weight exactly 0, else its neighbour's block grows by a sample and a
+        # crop's pieces are cut differently from the full decode's
+        t = torch.where(t < CENTRE_TOLERANCE, 0.0, t)
         return own, neighbour, t.clamp_(0.0, 0.5)
 
     def route(self, coords: torch.Tensor) -> torch.Tensor:

@@ -74,8 +74,10 @@ class _Batcher:
         if not self.pending:
             return
         # pad to a power of two of pieces: few distinct call shapes, and a small signal does not
-        # pay for a full call of 65,536 points
-        calls = 1 << (len(self.pending) - 1).bit_length()
+        # pay for a full call of 65,536 points. At least two: batched products of a batch of one
+        # take another kernel that rounds differently, so a piece alone in a call (the tail of a
+        # decode) would differ in its last bits from the same piece in a crop's decode
+        calls = max(2, 1 << (len(self.pending) - 1).bit_length())
         batch = self.pending + [self.pending[-1][:2] + (None,)] * (calls - len(self.pending))
         slots = torch.tensor([slot for slot, _, _ in batch], device=self.device)
         coords = torch.stack([piece for _, piece, _ in batch]).to(self.device)
