@@ -20,14 +20,19 @@ import torch
 from inrcli import api, fileformat
 from inrcli.coded import Coding
 from inrcli.models import local_tensor_test, tensor_roles
-from inrcli.quantize import storable
+from inrcli.quantize import storable_state
 from inrcli.signals import read_signal
 
 
+def storable(inr, state: dict) -> dict:
+    """The float ``state`` as a coded file stores it before rounding (sine biases in one period)."""
+    inr.model.load_state_dict(state)
+    return storable_state(inr.model)
+
+
 def quantised(inr, state: dict, bits: int) -> Coding:
-    roles = tensor_roles(inr.model)
-    arrays = storable({k: v.numpy() for k, v in state.items()}, roles)
-    inr.coding = Coding.fit(arrays, bits, roles)
+    arrays = storable(inr, state)
+    inr.coding = Coding.fit(arrays, bits, tensor_roles(inr.model))
     inr.model.load_state_dict({k: torch.from_numpy(v) for k, v in inr.coding.rounded(arrays).items()})
     return inr.coding
 
@@ -37,7 +42,7 @@ def coders(inr, state: dict, coding: Coding) -> dict:
     import zstandard
 
     is_local = local_tensor_test(inr.model)
-    arrays = storable({k: v.numpy() for k, v in state.items()}, tensor_roles(inr.model))
+    arrays = storable(inr, state)
     q = {k: grid.quantise(arrays[k]) for k, grid in coding.grids.items()}  # float tensors left out
     as_bytes = lambda a, k: a.astype(np.uint8 if coding.grids[k].bits <= 8 else np.uint16).tobytes()
     slots = next(v.shape[0] for k, v in q.items() if is_local(k))

@@ -23,7 +23,7 @@ from inrcli import fileformat
 from inrcli.files import STDIO, input_path
 from inrcli.fileformat import STORAGE_DTYPES, InrFile, SignalDescription
 from inrcli.grid import parse_ranges
-from inrcli.quantize import FLOAT_BITS, MIN_BITS, check_bits, storable
+from inrcli.quantize import FLOAT_BITS, MIN_BITS, check_bits, storable_state
 from inrcli import sizing
 from inrcli.models import MODELS, ModelHints, is_croppable, model_class, partitioning_of, tensor_roles
 from inrcli.signals import INR_EXTENSIONS, DecodePlan, Signal, resolve_format, signal_kind
@@ -360,11 +360,9 @@ def _store_precision(inr: InrFile, bits: int, dtype: str) -> None:
     """Round the model's weights to what the file will hold (float16, or a quantisation grid of
     ``bits``), so the quality reported is that of the file, not of the float32 weights trained."""
     if bits != FLOAT_BITS:
-        state = {name: t.detach().cpu().numpy() for name, t in inr.model.state_dict().items()}
+        state = storable_state(inr.model)
         fileformat.refuse_non_finite(state, "float32")  # no grid spans a NaN
-        roles = tensor_roles(inr.model)
-        state = storable(state, roles)
-        inr.coding = Coding.fit(state, bits, roles)
+        inr.coding = Coding.fit(state, bits, tensor_roles(inr.model))
         inr.model.load_state_dict({name: torch.from_numpy(values) for name, values in inr.coding.rounded(state).items()})
     elif dtype != "float32":
         inr.model.load_state_dict({name: t.to(getattr(torch, dtype)).float()

@@ -60,7 +60,7 @@ class Coding:
     @classmethod
     def fit(cls, state: dict[str, np.ndarray], bits: int, roles) -> Coding:
         """Grids and histograms for ``state`` (name → float32 array, sine biases already in one
-        period: ``quantize.storable``) in a file of ``bits``; ``roles``: ``models.tensor_roles``."""
+        period: ``quantize.storable_state``) in a file of ``bits``; ``roles``: ``models.tensor_roles``."""
         widths = {name: tensor_bits(bits, roles(name)) for name in state}
         grids = {name: Grid.fit(values, widths[name]) for name, values in state.items() if widths[name] is not None}
         priors = {name: entropy.histogram(split_symbols(grid.quantise(state[name]), grid.bits)[0],

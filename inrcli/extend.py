@@ -15,8 +15,8 @@ import torch
 
 from inrcli.errors import UsageError
 from inrcli.fileformat import InrFile, SignalDescription
-from inrcli.models import is_croppable, tensor_roles
-from inrcli.quantize import storable
+from inrcli.models import is_croppable
+from inrcli.quantize import storable_state
 from inrcli.sampling import SlotView
 from inrcli.signals import signal_kind
 from inrcli.signals.base import Signal, TrainingData
@@ -61,8 +61,7 @@ def extend(inr: InrFile, signal: Signal, at: tuple[int, ...], options, on_step: 
     record = fit(trainer, sampler, options.train_config(kind, signal, preset), on_step=on_step)
     model = model.cpu().eval()
     if inr.coding is not None:  # the new partitions' sine biases into one period, as the grids expect
-        state = {name: tensor.detach().numpy() for name, tensor in model.state_dict().items()}
-        model.load_state_dict({name: torch.from_numpy(values) for name, values in storable(state, tensor_roles(model)).items()})
+        model.load_state_dict({name: torch.from_numpy(values) for name, values in storable_state(model).items()})
     model.adopt(inr.model, moved)  # untouched by training already (no gradient reaches them); now provably
     if inr.coding is not None:  # the old grids: old partitions keep their integers, new ones are rounded to them
         inr.coding.round_model(model)

@@ -54,7 +54,7 @@ small share of its weights (under 2% by default): two more bits cost little and 
 def tensor_bits(bits: int, role) -> int | None:
     """The bits of a tensor of ``role`` (``models.TensorRole``) in a file of ``bits``, or None
     for float32 storage: a first-layer weight whose ω0 asks for more than :data:`MAX_BITS`."""
-    first_layer_weight = role.first_w0 is not None and not (role.bias or role.phase_w0)
+    first_layer_weight = role.first_w0 is not None and not role.bias
     extra = SHARED_EXTRA_BITS if role.shared else 0
     if first_layer_weight:
         extra += FIRST_LAYER_EXTRA_BITS + max(0, math.ceil(math.log2(role.first_w0 / HIDDEN_W0) - 1e-9))
@@ -77,10 +77,14 @@ def wrapped_phases(values: np.ndarray, w0: float | None) -> np.ndarray:
     return (wide - np.round(wide / period) * period).astype(np.float32)
 
 
-def storable(state: dict[str, np.ndarray], roles) -> dict[str, np.ndarray]:
-    """``state`` (name → float32 array) with every sine layer's bias moved into one period
-    (:func:`wrapped_phases`; ``roles``: ``models.tensor_roles`` of the model)."""
-    return {name: wrapped_phases(values, roles(name).phase_w0) for name, values in state.items()}
+def storable_state(model) -> dict[str, np.ndarray]:
+    """``model``'s weights (name → float32 array) as a coded file stores them before rounding:
+    every sine layer's bias moved into one period (:func:`wrapped_phases`)."""
+    from inrcli.models import tensor_roles
+
+    roles = tensor_roles(model)
+    return {name: wrapped_phases(tensor.detach().cpu().numpy(), roles(name).phase_w0)
+            for name, tensor in model.state_dict().items()}
 
 
 @dataclass(frozen=True)
@@ -191,16 +195,18 @@ def rounded_weights(model, bits: int, roles):
         tensors = list(model.member_tensors())
     else:
         tensors = [(name, tensor.unsqueeze(0)) for name, tensor in model.named_parameters()]
-    tensors = [(name, tensor, roles(name)) for name, tensor in tensors if tensor_bits(bits, roles(name)) is not None]
+    coded = [(tensor, roles(name)) for name, tensor in tensors]
+    coded = [(tensor, role.phase_w0, tensor_bits(bits, role)) for tensor, role in coded]
+    coded = [entry for entry in coded if entry[2] is not None]
     saved = []
     with torch.no_grad():
-        for name, tensor, role in tensors:
+        for tensor, phase_w0, width in coded:
             saved.append(tensor.detach().clone())
-            values = wrapped_phases(tensor.detach().cpu().numpy(), role.phase_w0)
-            tensor.copy_(torch.from_numpy(round_to_own_grids(values, tensor_bits(bits, role))))
+            values = wrapped_phases(tensor.detach().cpu().numpy(), phase_w0)
+            tensor.copy_(torch.from_numpy(round_to_own_grids(values, width)))
     try:
         yield
     finally:
         with torch.no_grad():
-            for (_, tensor, _), value in zip(tensors, saved):
+            for (tensor, _, _), value in zip(coded, saved):
                 tensor.copy_(value)

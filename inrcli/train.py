@@ -134,6 +134,7 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
                                                        resumed.ema_mse, resumed.last_check)
         ema_losses = None if ema_mse is None else torch.tensor([ema_mse], dtype=torch.float64)
     start = time.perf_counter() - elapsed  # a resumed run continues the time budget it had
+    roles = tensor_roles(model)
     by_clock = config.steps is None
     while by_clock or step < planned:
         if checkpoint is not None and checkpoint.due(elapsed):
@@ -144,7 +145,7 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
         coords, targets = sampler.sample(generator, step)
         coords, targets = coords.to(device), targets.to(device)
         quantising = config.bits is not None and progress >= 1.0 - config.qat_share
-        with rounded_weights(model, config.bits, tensor_roles(model)) if quantising else nullcontext():
+        with rounded_weights(model, config.bits, roles) if quantising else nullcontext():
             losses = _member_losses(config, model(coords), targets)
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()
