@@ -18,14 +18,21 @@ import torch
 
 class Adam:
     """Adam (Kingma & Ba) with one parameter group and no weight decay: the subset of
-    ``torch.optim.Adam`` that training uses.  Set ``param_groups[0]["lr"]`` to change the rate."""
+    ``torch.optim.Adam`` that training uses.  Set ``param_groups[0]["lr"]`` to change the rate.
+
+    ``lr_scales`` (one per parameter, default all 1) multiplies the group's rate for a parameter
+    that should learn faster than the rest (a set's spatial codes); a factor of 1 leaves the
+    update exactly torch's."""
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8):
+                 eps: float = 1e-8, lr_scales: Iterable[float] | None = None):
         params = list(params)
         self.param_groups = [{"params": params, "lr": lr, "betas": betas, "eps": eps, "weight_decay": 0,
                               "amsgrad": False, "maximize": False}]
         self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
+        self._scales = list(lr_scales) if lr_scales is not None else [1.0] * len(params)
+        if len(self._scales) != len(params):
+            raise ValueError(f"{len(self._scales)} learning-rate scales for {len(params)} parameters")
 
     @property
     def _params(self) -> list[torch.Tensor]:
@@ -42,7 +49,7 @@ class Adam:
     def step(self) -> None:
         group = self.param_groups[0]
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-        for param in self._params:
+        for param, scale in zip(self._params, self._scales):
             if param.grad is None:
                 continue
             grad = param.grad
@@ -59,7 +66,7 @@ class Adam:
             bias_correction1 = 1 - beta1 ** step
             bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
             denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-            param.addcdiv_(exp_avg, denom, value=-(lr / bias_correction1))
+            param.addcdiv_(exp_avg, denom, value=-((lr if scale == 1.0 else lr * scale) / bias_correction1))
 
     def state_dict(self) -> dict:
         """``{"state": {index: {"step", "exp_avg", "exp_avg_sq"}}, "param_groups": [...]}``, as torch's."""

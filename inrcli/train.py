@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from inrcli.checkpoint import Checkpoint, Progress
-from inrcli.models import tensor_roles
+from inrcli.models import lr_scales, tensor_roles
 from inrcli.optim import Adam
 from inrcli.quantize import rounded_weights
 from inrcli.sampling import Sampler
@@ -125,7 +125,9 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
         raise ValueError("fit needs steps or seconds")
     device = torch.device(config.device)
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
-    optimizer = Adam(model.parameters(), lr=config.lr)
+    scales = lr_scales(model)
+    optimizer = Adam(model.parameters(), lr=config.lr,
+                     lr_scales=[scales.get(name, 1.0) for name, _ in model.named_parameters()])
     planned = config.steps if config.steps is not None else 1_000_000_000
     ema_mse, ema_losses, stopped_by, step, last_check, elapsed = None, None, "steps", 0, 0, 0.0
     resumed = checkpoint.load(model, optimizer, generator) if checkpoint is not None else None

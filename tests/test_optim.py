@@ -41,6 +41,19 @@ def test_the_same_steps_as_torch_adam_bit_for_bit():
         assert torch.equal(a, b)
 
 
+def test_a_scaled_parameter_takes_torch_adams_steps_at_the_scaled_rate():
+    first, second, plain = _model(), _model(), _model()
+    names = [name for name, _ in first.named_parameters()]
+    ours = _train(first, Adam(first.parameters(), lr=1e-3, lr_scales=[4.0 if n == "out_bias" else 1.0 for n in names]), 10)
+    params = dict(second.named_parameters())
+    groups = [{"params": [p for n, p in params.items() if n != "out_bias"]}, {"params": [params["out_bias"]], "lr": 4e-3}]
+    theirs = _train(second, torch.optim.Adam(groups, lr=1e-3), 10)  # ×4 of a double is exact: the same rate
+    unscaled = _train(plain, Adam(plain.parameters(), lr=1e-3), 10)
+    for name, a, b in zip(names, ours, theirs):
+        assert torch.equal(a, b), name
+    assert not torch.equal(ours[names.index("out_bias")], unscaled[names.index("out_bias")])  # the scale mattered
+
+
 def test_state_dicts_go_both_ways_with_torch_adam():
     model = _model()
     ours = Adam(model.parameters(), lr=1e-3)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 
 from inrcli.errors import InrFileError, UsageError
-from inrcli.models.base import (Membered, ModelHints, Partitioned, is_membered, local_tensor_test,
+from inrcli.models.base import (Membered, ModelHints, Partitioned, is_membered, local_tensor_test, lr_scales,
                                 partitioning_of, tensor_roles)
 from inrcli.models.config import LocalGlobalConfig, SetSirenConfig, SirenConfig
 
@@ -46,4 +46,4 @@ def is_croppable(cls) -> bool:
 
 
 __all__ = ["CONFIGS", "MODELS", "SET_ARCH", "Membered", "ModelHints", "Partitioned", "config_class",
-           "is_croppable", "is_membered", "local_tensor_test", "model_class", "partitioning_of", "tensor_roles"]
+           "is_croppable", "is_membered", "local_tensor_test", "lr_scales", "model_class", "partitioning_of", "tensor_roles"]

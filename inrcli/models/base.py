@@ -131,6 +131,12 @@ def tensor_roles(model):
     return role
 
 
+def lr_scales(model) -> dict[str, float]:
+    """``name → factor`` on the learning rate for parameters of ``model`` that learn faster than
+    the rest (a model's optional ``lr_scales()``); parameters not named train at the rate itself."""
+    return model.lr_scales() if hasattr(model, "lr_scales") else {}
+
+
 def mlp_param_count(in_dim: int, width: int, hidden_layers: int, out_dim: int | None = None) -> int:
     """Parameters of a first layer ``in_dim → width``, ``hidden_layers`` layers ``width → width``
     and, with ``out_dim``, a linear head ``width → out_dim`` (weights and biases)."""
