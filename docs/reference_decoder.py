@@ -27,8 +27,9 @@ def read(path: str) -> tuple[dict, dict]:
     with safe_open(path, framework="numpy") as handle:
         stored = dict(handle.metadata())
         tensors = {name: handle.get_tensor(name) for name in handle.keys() if not name.startswith("aux.")}
-    if "inr.version" in stored:  # versions 2.x–5.x: namespaced keys (3 changed graphs, 4 added sets, 5 floats in coded files)
-        assert stored["inr.version"].split(".")[0] in ("2", "3", "4", "5"), "a newer major version"
+    if "inr.version" in stored:  # versions 2.x–6.x: namespaced keys (3 changed graphs, 4 added sets, 5 floats in
+        # coded files, 6 sets with spatial codes)
+        assert stored["inr.version"].split(".")[0] in ("2", "3", "4", "5", "6"), "a newer major version"
         meta = {key[4:]: value for key, value in stored.items() if key.startswith("inr.")}
     else:  # version 1: bare keys, the kind under "modality"
         assert stored.get("format") == "inr" and stored.get("version") == "1", "not an inr file"
@@ -157,14 +158,37 @@ def siren(t: dict, config: dict, x: np.ndarray) -> np.ndarray:
 
 def set_siren(t: dict, config: dict, x: np.ndarray, code: np.ndarray) -> np.ndarray:
     """A set's network for the member with ``code (z,)``: ``(n, in) → (n, out)``.  The code's
-    shifts, ``modulation.weight`` (J·w, z) times the code, join the first J sine layers."""
+    shifts, ``modulation.weight`` (J·w, c) times the code (``spatial``: times the code's grid
+    interpolated at each point, :func:`code_at`), join the first J sine layers."""
     width = config["width"]
-    shift = t["modulation.weight"] @ code
+    if config["conditioning"] == "spatial":
+        shift = code_at(code, config["code_grid"], x) @ t["modulation.weight"].T  # (n, J·w)
+    else:
+        shift = (t["modulation.weight"] @ code)[None]  # (1, J·w)
     layers = [("first", config["first_w0"])] + [(f"hidden.{k}", config["w0"]) for k in range(config["hidden_layers"])]
     for k, (name, w0) in enumerate(layers):
-        b = t[f"{name}.bias"] + (shift[k * width:(k + 1) * width] if (k + 1) * width <= len(shift) else 0)
+        b = t[f"{name}.bias"] + (shift[:, k * width:(k + 1) * width] if (k + 1) * width <= shift.shape[1] else 0)
         x = sine(x, t[f"{name}.weight"], b, w0)
     return x @ t["head.weight"].T + t["head.bias"]
+
+
+def code_at(code: np.ndarray, cells: list[int], x: np.ndarray) -> np.ndarray:
+    """A spatial code ``(z,)``, laid out ``(*cells, c)`` rows first, at points ``x (n, d)``: ``(n, c)``.
+
+    Cell ``i`` of ``G`` is centred at ``(2i + 1)/G − 1``; values between centres are multilinear,
+    beyond the outermost centres the border cell's."""
+    grid = code.reshape(*cells, -1)
+    lower, upper, frac = [], [], []
+    for a, g in enumerate(cells):
+        u = np.clip(((x[:, a].astype(np.float64) + 1) * g - 1) / 2, 0, g - 1)
+        i0 = np.minimum(np.floor(u).astype(np.int64), max(g - 2, 0))
+        lower.append(i0), upper.append(np.minimum(i0 + 1, g - 1)), frac.append(u - i0)
+    out = np.zeros((len(x), grid.shape[-1]), np.float64)
+    for corner in itertools.product((0, 1), repeat=len(cells)):
+        weight = np.prod([f if c else 1 - f for c, f in zip(corner, frac)], axis=0)
+        index = tuple(u if c else lo for c, lo, u in zip(corner, lower, upper))
+        out += weight[:, None] * grid[index]
+    return out.astype(np.float32)
 
 
 def local_global(t: dict, config: dict, x: np.ndarray, slot: int) -> np.ndarray:

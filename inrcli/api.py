@@ -241,13 +241,13 @@ def _finish(fitting: Fitting, record: TrainRecord) -> InrFile:
     inr, model, options, target = fitting.inr, fitting.model, fitting.options, fitting.target_bytes
     model.eval()
     trained = {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
-    _store_precision(inr, options.storage_bits(fitting.kind), options.dtype)
+    store_precision(inr, options.storage_bits(fitting.kind), options.dtype)
     inr.elapsed = record.seconds
     inr.training = _training_record(fitting, record)
     while target is not None and inr.coding is not None and inr.coding.bits > MIN_BITS \
             and len(fileformat.to_bytes(inr)) > target:  # the estimate was short: fewer bits, same network
         inr.model.load_state_dict(trained)
-        _store_precision(inr, inr.coding.bits - 1, options.dtype)
+        store_precision(inr, inr.coding.bits - 1, options.dtype)
         inr.training = _training_record(fitting, record)
     if fitting.search:
         inr.training["search"] = fitting.search
@@ -356,7 +356,7 @@ def _sized(signal: Signal, options: EncodeOptions, target: int) -> EncodeOptions
     return sized
 
 
-def _store_precision(inr: InrFile, bits: int, dtype: str) -> None:
+def store_precision(inr: InrFile, bits: int, dtype: str) -> None:
     """Round the model's weights to what the file will hold (float16, or a quantisation grid of
     ``bits``), so the quality reported is that of the file, not of the float32 weights trained."""
     if bits != FLOAT_BITS:

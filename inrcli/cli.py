@@ -103,8 +103,8 @@ def encode(
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate, cosine decay (default: images 1e-3, audio 5e-4).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed and flags, same weights.")] = 0,
     device: Device = "cpu",
-    dtype: Annotated[str, typer.Option(help="Storage precision of float weights: float32, or float16 (float storage, as --bits 32).")] = "float32",
-    bits: Annotated[Optional[int], typer.Option(help="Bits per weight: 2–16 quantised and entropy-coded, 32 for floats (default 9; audio 32; 8 with a size target).")] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="Storage precision of float weights: float32 (the default), or float16 (float storage, as --bits 32; the default for sets).")] = None,
+    bits: Annotated[Optional[int], typer.Option(help="Bits per weight: 2–16 quantised and entropy-coded, 32 for floats (default 8; audio 9).")] = None,
     bpp: Annotated[Optional[float], typer.Option(help="Size target: bits per sample (pixel, audio sample, video voxel); sets the parameter count.")] = None,
     max_bytes: Annotated[Optional[int], typer.Option(help="Size target: the file's bytes at most; sets the parameter count.")] = None,
     sample_fraction: Annotated[Optional[float], typer.Option(help="Share of each partition's samples drawn per step (default: images 1/16, video and audio 1/32).")] = None,
@@ -120,8 +120,8 @@ def encode(
     input_format: Annotated[Optional[str], typer.Option("--format", help="Input format when the name does not say (e.g. png for stdin).")] = None,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="With several inputs: worker processes, each encoding files of its own (default 1; fitting together: one per idle core).")] = None,
     as_set: Annotated[bool, typer.Option("--set", help="Encode the inputs as one set (made anyway from several files, or a folder of named pictures, into one .safetensors).")] = False,
-    code_dim: Annotated[Optional[int], typer.Option(help="Sets: numbers per member's code (default 64, fewer for small budgets).")] = None,
-    conditioning: Annotated[str, typer.Option(help="Sets: latent (learned codes; interpolate, add members) or index (the index as input).")] = "latent",
+    code_dim: Annotated[Optional[int], typer.Option(help="Sets: numbers per member's code (default 64, fewer for small budgets); spatial: per cell of the code's grid (default: as many as --params allows).")] = None,
+    conditioning: Annotated[str, typer.Option(help="Sets: spatial (the default: a learned grid of codes over each member), latent (one learned code vector per member) or index (the index as input). Members can be added to, and interpolated between, learned codes.")] = "spatial",
     size: Annotated[Optional[str], typer.Option(help="Sets: resize every image to WxH.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="Compute threads per process (default: the usable cores that are idle, shared among --jobs; or INR_THREADS / OMP_NUM_THREADS).")] = None,
     fit_together: Annotated[Optional[bool], typer.Option("--batch/--no-batch", help="A dataset: fit the inputs (files, or folders searched recursively) of one shape together in one batched model, one file each into -o DIR, with a manifest that lets a rerun resume. Without either flag, 16 or more small files (64×64 samples or fewer) are fitted together, without a manifest.", show_default=False)] = None,
@@ -135,7 +135,7 @@ def encode(
     """Fit an INR to each signal and save it as .safetensors."""
     options = api.EncodeOptions(
         arch=arch, params=params, steps=steps, seconds=seconds, target_psnr=target_psnr, lr=lr, seed=seed,
-        device=device, dtype=dtype, bits=bits, bpp=bpp, max_bytes=max_bytes, sample_fraction=sample_fraction, constant_lr=constant_lr, checkpoint=checkpoint,
+        device=device, dtype=dtype or "float32", bits=bits, bpp=bpp, max_bytes=max_bytes, sample_fraction=sample_fraction, constant_lr=constant_lr, checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
         model_options={"partitions": None if partitions == "auto" else _parse_ints(partitions, "--partitions"),
                        "global_width": global_width},
@@ -145,7 +145,7 @@ def encode(
         return _encode_dataset(inputs, output, options, (batch_size, input_format, as_kind, threads), jobs,
                                (manifest, cluster), force, quiet, as_json)
     if cli_sets.wants_set(inputs, output, as_set):
-        set_options = importlib.import_module("inrcli.collection").SetOptions(code_dim, conditioning)
+        set_options = importlib.import_module("inrcli.collection").SetOptions(code_dim, conditioning, dtype)
         return cli_sets.encode(inputs, output, options, set_options, size, threads, err, force, quiet, as_json)
     if len(inputs) > 1 or (output is not None and Path(output).is_dir()):
         return _encode_many(inputs, output, options, (jobs, threads, fit_together), (input_format, as_kind), force,
@@ -367,7 +367,7 @@ def add(
     output: Annotated[str, typer.Option("-o", "--output", help="The grown set (a new file; the input is never overwritten).")],
     steps: Annotated[Optional[int], typer.Option(help=f"Training steps of the new codes (default {DEFAULT_STEPS} unless --seconds is given).")] = None,
     seconds: Seconds = None,
-    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate of the codes (default 0.1).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate of the codes, held constant (default 0.1).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the sampling.")] = 0,
     size: Annotated[Optional[str], typer.Option(help="Resize the new images to WxH (default: the set's size).")] = None,
     device: Device = "cpu",

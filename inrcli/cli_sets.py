@@ -73,7 +73,8 @@ def encode(inputs: list[str], output: str, options, set_options, size: str | Non
     config = inr.model.config
     headline = api.kind_of(inr).headline
     summary = {"output": output, "members": len(names), "shape": list(inr.signal.shape), "arch": inr.arch,
-               "conditioning": config.conditioning, "code_dim": config.code_dim, "params": config.param_count(),
+               "conditioning": config.conditioning, "code_dim": config.code_dim,
+               **({"code_grid": list(config.code_grid)} if config.code_grid else {}), "params": config.param_count(),
                "steps": inr.training["steps"], "seconds": round(inr.elapsed, 3), headline: inr.training[headline],
                f"worst_{headline}": inr.training[f"worst_{headline}"], "bytes": written}
     if as_json:

@@ -28,12 +28,12 @@ from inrcli.models import config_class, local_tensor_test, model_class
 if TYPE_CHECKING:  # torch is imported where weights are read or written: a header needs none
     import torch
 
-FORMAT_VERSION = (5, 0)  # (major, minor): a reader reads every minor of the majors it knows
+FORMAT_VERSION = (6, 0)  # (major, minor): a reader reads every minor of the majors it knows
 # A file is written as the oldest version that decodes it exactly: the largest of its kind's and
 # its architecture's ``format_major``, 4 for quantised, entropy-coded weights (``inr.coding``) and
 # 5 for coded weights beside some stored as float32 (``inr.coding``'s ``float`` list). 3 changed
-# only graph files, 4 added coded weights and sets, 5 float tensors in a coded file, so every other
-# file is still written as 2.0, byte for byte.
+# only graph files, 4 added coded weights and sets, 5 float tensors in a coded file, 6 sets with
+# spatial codes, so every other file is still written as 2.0, byte for byte.
 CODED_MAJOR, CODED_FLOAT_MAJOR = 4, 5
 KEY_PREFIX = "inr."
 AUX_PREFIX = "aux."  # tensors a later minor version may add; readers of earlier minors ignore them

@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import save as save_tensors
 
 from inrcli import fileformat
+from inrcli.fileformat import FORMAT_VERSION
 from inrcli.errors import InrFileError
 
 
@@ -51,7 +52,7 @@ def _edit_json(key: str, change: dict):
 
 def mutations():
     yield "not inr", lambda m: m.pop("inr.version"), None
-    yield "future major version", lambda m: m.update({"inr.version": "6.0"}), None
+    yield "future major version", lambda m: m.update({"inr.version": "%d.0" % (FORMAT_VERSION[0] + 1)}), None
     yield "version not major.minor", lambda m: m.update({"inr.version": "2"}), None
     yield "missing model", lambda m: m.pop("inr.model"), None
     yield "model not json", lambda m: m.update({"inr.model": "{"}), None

@@ -29,11 +29,11 @@ def _encode(signal, **options):
     return fileformat.to_bytes(api.encode(signal, api.EncodeOptions(**{"steps": 2, "bits": 32, **options})))
 
 
-def _encode_set(members) -> bytes:
+def _encode_set(members, conditioning: str = "latent") -> bytes:
     from inrcli import collection
 
     inr = collection.encode_set(["a", "b", "c"], members, api.EncodeOptions(steps=2, params=600),
-                                collection.SetOptions(code_dim=4))
+                                collection.SetOptions(code_dim=4 if conditioning == "latent" else 2, conditioning=conditioning))
     return fileformat.to_bytes(inr)
 
 
@@ -81,6 +81,7 @@ def valid_files() -> dict[str, bytes]:
                                  params=3000, bits=8),
             "graph-q6": _encode(read_signal(str(folder / "g.npz")), kind_options={"k": 4}, params=500, bits=6),
             "set": _encode_set([read_signal(str(frames / f"{k}.png")) for k in range(3)]),
+            "set-spatial": _encode_set([read_signal(str(frames / f"{k}.png")) for k in range(3)], "spatial"),
         }
     finally:
         shape.RESOLUTION, shape.POOL_POINTS = saved
@@ -104,7 +105,7 @@ mutation = st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_valu
 
 
 @pytest.mark.parametrize("kind", ["image", "image-siren", "audio", "video", "shape", "graph", "image-q8", "siren-q12",
-                                  "graph-q6", "audio-q12", "set"])
+                                  "graph-q6", "audio-q12", "set", "set-spatial"])
 @settings(max_examples=MAX_EXAMPLES, deadline=None)
 @given(data=st.data())
 def test_mutated_files_fail_cleanly_or_decode(kind, data):

@@ -163,9 +163,9 @@ def test_graphs_agree_on_their_own_mesh(runner, inputs: Path, tmp_path: Path, so
     assert np.abs(ours.reshape(theirs.shape) - theirs).max() <= 1e-4
 
 
-@pytest.mark.parametrize("conditioning", ["latent", "index"])
+@pytest.mark.parametrize("conditioning", ["latent", "spatial", "index"])
 def test_sets_agree_member_by_member(runner, inputs: Path, tmp_path: Path, conditioning: str):
-    code = ["--code-dim", "4"] if conditioning == "latent" else []  # the index's own digits otherwise
+    code = ["--code-dim", "4"] if conditioning != "index" else []  # the index's own digits otherwise
     model = _encode(runner, inputs / "frames", tmp_path / "set.safetensors", "--set", "--params", "3000", *code,
                     "--conditioning", conditioning)
     (tmp_path / "all").mkdir()

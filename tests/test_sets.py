@@ -17,7 +17,7 @@ from inrcli.signals import read_signal
 from tests.conftest import invoke, synthetic_image
 from tests.test_fileformat import rewrite
 
-TINY = ["--params", "2500", "--code-dim", "8", "-q"]
+TINY = ["--params", "2500", "--conditioning", "latent", "--code-dim", "8", "-q"]
 
 
 def make_images(folder: Path, count: int, size: tuple[int, int] = (8, 10), first_seed: int = 0) -> Path:
@@ -54,6 +54,7 @@ def test_a_folder_becomes_one_set_file_that_names_its_members(runner, set_file: 
     inr = api.load(str(set_file))
     assert collection.is_set(inr) and collection.member_names(inr) == ["m0", "m1", "m2", "m3"]
     assert inr.model.codes.shape == (4, 8) and inr.signal.shape == (8, 10)
+    assert inr.dtype == "float16"  # sets are stored as float16 unless --dtype says otherwise
     result = invoke(runner, "info", set_file)
     assert result.exit_code == 0 and "members     4: m0, m1, m2, m3" in result.stdout
     described = json.loads(invoke(runner, "info", set_file, "--json").stdout)
@@ -105,7 +106,7 @@ def test_crop_keeps_members_and_their_pictures(runner, set_file: Path, tmp_path:
     result = invoke(runner, "crop", set_file, "--members", "m3,m0", "-o", out, "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["members"] == ["m3", "m0"]
-    assert out.stat().st_size <= set_file.stat().st_size - 2 * 8 * 4 + 64  # two codes of 8 float32 fewer
+    assert out.stat().st_size <= set_file.stat().st_size - 2 * 8 * 2 + 64  # two codes of 8 float16 fewer
     kept = decode_png(runner, out, tmp_path / "k.png", "--member", "m3")
     assert np.array_equal(kept, decode_png(runner, set_file, tmp_path / "o.png", "--member", "m3"))
     refused = invoke(runner, "crop", set_file, "--region", "0:1,0:1", "-o", tmp_path / "r.safetensors")
@@ -159,9 +160,10 @@ def test_the_index_baseline_encodes_and_decodes(runner, tmp_path: Path):
     images = make_images(tmp_path / "images", 3)
     out = tmp_path / "index.safetensors"
     result = invoke(runner, "encode", images, "-o", out, "--steps", "20", "--params", "2500", "--conditioning",
-                    "index", "-q")
+                    "index", "--dtype", "float32", "-q")
     assert result.exit_code == 0, result.stderr
     inr = api.load(str(out))
+    assert inr.dtype == "float32"  # asked for, over the sets' float16
     assert inr.model.config.conditioning == "index" and inr.model.codes.shape == (3, 2)
     assert torch.equal(inr.model.codes, torch.tensor([[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]]))
     refused = invoke(runner, "add", out, images / "m0.png", "-o", tmp_path / "x.safetensors")
@@ -267,3 +269,90 @@ def test_member_sampler_rows_are_members():
     cols = ((coords[..., 1] + 1) / 2 * 4 - 0.5).round().long()
     for member in range(2):
         assert torch.equal(targets[member, :, 0], values[member, rows[member], cols[member], 0])
+
+
+@pytest.fixture(scope="module")
+def spatial_set(tmp_path_factory) -> Path:
+    """A set of four 8×10 pictures with spatial codes (2×2 cells; 8×10 samples round to 2 and 2)."""
+    folder = tmp_path_factory.mktemp("spatial")
+    make_images(folder / "images", 4)
+    out = folder / "set.safetensors"
+    from typer.testing import CliRunner
+
+    result = invoke(CliRunner(), "encode", folder / "images", "-o", out, "--steps", "150", "--params", "4000",
+                    "-q")  # spatial is the default
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def test_spatial_codes_lay_a_grid_over_each_member(runner, spatial_set: Path, tmp_path: Path):
+    inr = api.load(str(spatial_set))
+    config = inr.model.config
+    assert config.conditioning == "spatial" and config.code_grid == (2, 2)
+    assert inr.model.codes.shape == (4, 4 * config.code_channels) and config.code_channels > 1
+    assert inr.model.modulation.weight.shape == (config.width * 4, config.code_channels)
+    scores = json.loads(invoke(runner, "eval", spatial_set.parent / "images", spatial_set, "--json").stdout)
+    assert scores["worst_psnr"] > 20  # members learned apart, each from its own codes
+    described = json.loads(invoke(runner, "info", spatial_set, "--json").stdout)
+    assert described["config"]["code_grid"] == [2, 2]
+
+
+def test_spatial_sets_add_crop_and_interpolate(runner, spatial_set: Path, tmp_path: Path):
+    new = make_images(tmp_path / "new", 1, first_seed=7)
+    grown_path = tmp_path / "grown.safetensors"
+    result = invoke(runner, "add", spatial_set, new / "m7.png", "-o", grown_path, "--steps", "60", "--json", "-q")
+    assert result.exit_code == 0, result.stderr
+    grown, original = api.load(str(grown_path)), api.load(str(spatial_set))
+    assert torch.equal(grown.model.codes[:4], original.model.codes)
+    assert torch.equal(grown.model.modulation.weight, original.model.modulation.weight)
+    mean_code = collection.with_codes(original, original.model.codes.mean(0, keepdim=True), ["m7"])
+    assert json.loads(result.stdout)["mean_score"] > api.score(read_signal(str(new / "m7.png")), mean_code)["psnr"] + 1
+    kept = tmp_path / "kept.safetensors"
+    assert invoke(runner, "crop", grown_path, "--members", "m7,m1", "-o", kept, "-q").exit_code == 0
+    assert np.array_equal(decode_png(runner, kept, tmp_path / "a.png", "--member", "m7"),
+                          decode_png(runner, grown_path, tmp_path / "b.png", "--member", "m7"))
+    ends = [decode_png(runner, spatial_set, tmp_path / f"{m}.png", "--member", m) for m in ("m0", "m1")]
+    start = decode_png(runner, spatial_set, tmp_path / "t0.png", "--between", "m0", "m1", "--at", "0")
+    assert np.array_equal(start, ends[0])
+    big = decode_png(runner, spatial_set, tmp_path / "big.png", "--member", "m2", "--scale", "3")
+    assert big.shape == (24, 30, 3)
+
+
+def test_grid_features_interpolate_between_cell_centres():
+    from inrcli.models.set_siren import grid_features
+
+    grids = torch.arange(12.0).reshape(1, 3, 4, 1)  # 3 rows × 4 columns of cells
+    rows, cols = ((torch.arange(n) + 0.5) / n * 2 - 1 for n in (3, 4))
+    centres = torch.stack(torch.meshgrid(rows, cols, indexing="ij"), -1).reshape(1, -1, 2)
+    assert torch.allclose(grid_features(grids, centres).flatten(), torch.arange(12.0), atol=1e-5)
+    between = grid_features(grids, torch.tensor([[[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]]])).flatten()
+    assert torch.allclose(between, torch.tensor([0.0, 11.0, 5.5]))  # borders hold, the middle blends four cells
+    line = grid_features(torch.arange(4.0).reshape(1, 4, 1), torch.tensor([[[-0.75], [-0.5], [1.0]]])).flatten()
+    assert torch.allclose(line, torch.tensor([0.0, 0.5, 3.0]))
+    cube = grid_features(torch.arange(8.0).reshape(1, 2, 2, 2, 1), torch.tensor([[[-0.5, -0.5, 0.5], [0.5, -0.5, -0.5]]]))
+    assert torch.allclose(cube.flatten(), torch.tensor([1.0, 4.0]))  # (depth, row, column) = (0, 0, 1) and (1, 0, 0)
+
+
+def _with_config(data: bytes, edit) -> bytes:
+    def change(meta: dict) -> None:
+        config = json.loads(meta["inr.model"])
+        edit(config)
+        meta["inr.model"] = json.dumps(config)
+
+    return rewrite(data, edit_meta=change)
+
+
+@pytest.mark.parametrize("edit", [lambda c: c.pop("code_grid"), lambda c: c.update(code_grid=[2, 3]),
+                                  lambda c: c.update(code_grid=[2]), lambda c: c.update(code_grid=[2, 0]),
+                                  lambda c: c.update(code_grid="2,2"), lambda c: c.update(conditioning="latent")])
+def test_spatial_files_whose_grid_lies_are_refused(spatial_set: Path, edit):
+    data = spatial_set.read_bytes()
+    assert fileformat.from_bytes(_with_config(data, lambda c: None)) is not None
+    with pytest.raises(InrFileError):
+        fileformat.from_bytes(_with_config(data, edit))
+
+
+def test_a_latent_file_has_no_code_grid(set_file: Path):
+    _, meta = fileformat.read_header(set_file.read_bytes())
+    assert "code_grid" not in json.loads(meta["inr.model"])  # latent and index files are as before
+    assert api.load(str(set_file)).model.config.code_grid is None

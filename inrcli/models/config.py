@@ -6,6 +6,7 @@ described (``inr info``) without it; each architecture's module builds its netwo
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import asdict, dataclass
 
 from inrcli.errors import InrFileError
@@ -14,7 +15,8 @@ from inrcli.models.base import mlp_param_count
 
 # Bounds that keep a hostile file from asking for an absurd allocation.
 LIMITS = {"in_dim": (1, 1024), "out_dim": (1, 64), "width": (1, 4096), "local_width": (1, 4096),
-          "global_width": (1, 4096), "hidden_layers": (0, 32), "members": (1, 1 << 20), "code_dim": (1, 4096)}
+          "global_width": (1, 4096), "hidden_layers": (0, 32), "members": (1, 1 << 20), "code_dim": (1, 4096),
+          "code_grid": (1, 4096)}
 
 
 def checked_config(cls, data: object, **converters):
@@ -152,28 +154,48 @@ class SetSirenConfig:
     code_dim: int
     """Numbers per member's code."""
     conditioning: str
-    """``latent`` (learned codes shifting every sine layer) or ``index`` (binary digits of the
-    member's index, fixed, as extra inputs of the first layer)."""
+    """``latent`` (learned codes shifting every sine layer), ``spatial`` (learned codes laid out on
+    a grid over the signal, interpolated at each coordinate, shifting every sine layer) or ``index``
+    (binary digits of the member's index, fixed, as extra inputs of the first layer)."""
     hidden_layers: int = 3
     """Hidden sine layers after the first."""
     w0: float = 30.0
     """Frequency factor ω0 of the hidden layers."""
     first_w0: float = 30.0
     """Frequency factor of the first layer."""
+    code_grid: tuple[int, ...] | None = None
+    """``spatial`` only: cells of a member's code grid per axis (rows first); a code is
+    ``code_grid + (code_channels,)`` numbers, stored flat in that order."""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if self.code_grid is None:  # absent, not null: latent and index files are as before
+            del data["code_grid"]
+        else:
+            data["code_grid"] = list(self.code_grid)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> SetSirenConfig:
-        config = checked_config(cls, data, conditioning=_conditioning)
+        config = checked_config(cls, data, conditioning=_conditioning, code_grid=_code_grid)
         if config.conditioning == "index" and config.code_dim > 62:
             raise InrFileError("an index code has at most 62 binary digits")
+        spatial = config.conditioning == "spatial"
+        if spatial != (config.code_grid is not None):
+            raise InrFileError("a spatial set, and only a spatial set, has a code_grid")
+        if spatial and (len(config.code_grid) != config.in_dim or config.code_dim % math.prod(config.code_grid)):
+            raise InrFileError(f"code_grid {list(config.code_grid)} does not lay out {config.code_dim} numbers "
+                               f"over {config.in_dim} axes")
         return config
 
     @property
     def modulated_layers(self) -> int:
-        return 1 + self.hidden_layers if self.conditioning == "latent" else 1
+        return 1 + self.hidden_layers if self.conditioning in ("latent", "spatial") else 1
+
+    @property
+    def code_channels(self) -> int:
+        """Numbers the modulation reads at a coordinate: a grid cell's (spatial), else the whole code."""
+        return self.code_dim // math.prod(self.code_grid) if self.code_grid is not None else self.code_dim
 
     def check_description(self, info: dict) -> None:
         """The signal description names every member once: ``info["members"]``, one distinct,
@@ -190,7 +212,7 @@ class SetSirenConfig:
     def param_count(self) -> dict[str, int]:
         """Parameter counts: ``shared`` network, ``modulation`` (code → shifts), ``codes``, ``per_member``, ``total``."""
         shared = mlp_param_count(self.in_dim, self.width, self.hidden_layers, self.out_dim)
-        modulation = self.code_dim * self.width * self.modulated_layers
+        modulation = self.code_channels * self.width * self.modulated_layers
         codes = self.members * self.code_dim
         return {"shared": shared, "modulation": modulation, "codes": codes, "per_member": self.code_dim,
                 "total": shared + modulation + codes}
@@ -201,7 +223,19 @@ class SetSirenConfig:
         return None
 
 
+CONDITIONINGS = ("latent", "spatial", "index")
+
+
 def _conditioning(raw: object) -> str:
-    if raw not in ("latent", "index"):
-        raise InrFileError(f"model config 'conditioning' must be latent or index, got {raw!r}")
+    if raw not in CONDITIONINGS:
+        raise InrFileError(f"model config 'conditioning' must be one of {', '.join(CONDITIONINGS)}, got {raw!r}")
     return raw
+
+
+def _code_grid(raw: object) -> tuple[int, ...] | None:
+    """Cells per axis, each 1…4096 (their product is bounded by ``code_dim``'s limit, checked after)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not 1 <= len(raw) <= 3:
+        raise InrFileError(f"model config 'code_grid' must be a list of 1-3 cell counts, got {str(raw)[:40]}")
+    return tuple(_checked_int("code_grid", cells) for cells in raw)
