@@ -1,18 +1,19 @@
 """Issue 15: one network for a set of images against one file per image, interpolation, adding.
 
-    python bench/sets_issue15.py [--seconds 320] [--out bench/sets] [--json sets.json]
+    python bench/sets_issue15.py [--seconds 320] [--out docs/img] [--json bench/sets_issue15.json]
 
 Data: ``bench/make_set.py``'s 64 crops of 64×64 (set) and 8 held back, cut from ../shared/data.
 
 * **Shared against separate** at the same total parameters (64 × the default budget of one crop)
   and the same total training seconds S: each crop encoded on its own by the default encoder for
-  S/64 seconds, against one set for S seconds — with learned codes (``latent``) and with the index
-  as input (``index``).  Mean / worst PSNR (8-bit decodes) and total bytes.
+  S/64 seconds, against one set for S seconds — with learned codes (``latent``), learned grids of
+  codes (``spatial``) and with the index as input (``index``).  Mean / worst PSNR (8-bit decodes)
+  and total bytes.
 * **Interpolation** (both set files): for 10 pairs, the decode at 0.5 against the pixel average
   of the two ends' decodes: PSNR between them (high = a cross-fade) and sharpness (mean absolute
   Laplacian, relative to the ends' mean; a cross-fade of unlike pictures is blurrier than either).
   A strip of pictures for two pairs goes to docs/img/.
-* **Adding**: ``add`` of the 8 held-back crops to the latent set in T/10 seconds in all, against
+* **Adding**: ``add`` of the 8 held-back crops to the latent and the spatial set in T/10 seconds in all, against
   their own default encodes with T/8 each (T = 8 × S/64: what each got in the comparison above)
   and with T/80 each (the same tenth).
 
@@ -76,7 +77,7 @@ def shared(names, images, seconds: float, params: int, conditioning: str):
                                 collection.SetOptions(conditioning=conditioning))
     scores = [psnr8(api.decode(collection.view(inr, m)).values, image.values) for m, image in enumerate(images)]
     return inr, {"conditioning": conditioning, "mean_psnr": statistics.fmean(scores), "worst_psnr": min(scores),
-                 "bytes": len(fileformat.to_bytes(inr)), "params": inr.model.config.param_count()["total"],
+                 "bytes": len(fileformat.to_bytes(inr)), "dtype": inr.dtype, "params": inr.model.config.param_count()["total"],
                  "code_dim": inr.model.config.code_dim, "width": inr.model.config.width,
                  "steps": inr.training["steps"], "seconds": round(inr.elapsed, 1), "psnr": scores}
 
@@ -112,15 +113,20 @@ def strip(inr, a: int, b: int, path: Path, scale: int = 2) -> None:
     iio.imwrite(path, np.rint(np.clip(row, 0, 1) * 255).astype(np.uint8))
 
 
-def adding(inr, held_names, held, seconds_own: float) -> dict:
+def own_encodes(held, seconds_own: float) -> dict:
+    """The held-back images' own default encodes, in ``seconds_own`` each and in a tenth of that."""
+    own_full, own_tenth = separate(held, seconds_own), separate(held, seconds_own / 10)
+    return {"own_seconds": own_full["seconds"], "own_mean_psnr": own_full["mean_psnr"],
+            "own_tenth_seconds": own_tenth["seconds"], "own_tenth_mean_psnr": own_tenth["mean_psnr"]}
+
+
+def adding(inr, held_names, held, seconds_own: float, own: dict) -> dict:
     """``add`` of the held-back images in a tenth of their own encodes' total time, against those."""
     from inrcli import api, collection
 
     _, report = collection.add_members(inr, held_names, held, api.EncodeOptions(seconds=seconds_own * len(held) / 10))
-    own_full, own_tenth = separate(held, seconds_own), separate(held, seconds_own / 10)
     return {"add_seconds": report["seconds"], "add_steps": report["steps"], "add_mean_psnr": report["mean_score"],
-            "own_seconds": own_full["seconds"], "own_mean_psnr": own_full["mean_psnr"],
-            "own_tenth_seconds": own_tenth["seconds"], "own_tenth_mean_psnr": own_tenth["mean_psnr"]}
+            "add_worst_psnr": min(report["scores"]), **own}
 
 
 def machine() -> str:
@@ -134,9 +140,9 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=320.0, help="total training seconds of each side")
-    parser.add_argument("--out", type=Path, default=Path("bench/sets"))
+    parser.add_argument("--out", type=Path, default=Path("docs/img"))
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--only", nargs="*", default=["latent", "index"])
+    parser.add_argument("--only", nargs="*", default=["latent", "spatial", "index"])
     args = parser.parse_args()
     from inrcli import collection
 
@@ -151,13 +157,15 @@ def main() -> None:
     print(json.dumps({"separate": {k: v for k, v in results["separate"].items() if k != "psnr"}}), flush=True)
     rng = np.random.default_rng(0)
     pairs = [tuple(int(x) for x in rng.choice(len(images), 2, replace=False)) for _ in range(PAIRS)]
+    own = None
     for conditioning in args.only:
         inr, figures = shared(names, images, args.seconds, results["separate"]["params"], conditioning)
         figures["interpolation"] = interpolation(inr, pairs)
         for a, b in pairs[:2]:
-            strip(inr, a, b, args.out / f"between_{conditioning}_{names[a]}_{names[b]}.png")
-        if conditioning == "latent":
-            figures["adding"] = adding(inr, held_names, held, args.seconds / len(images))
+            strip(inr, a, b, args.out / f"sets_between_{conditioning}_{names[a]}_{names[b]}.png")
+        if conditioning != "index":
+            own = own or own_encodes(held, args.seconds / len(images))
+            figures["adding"] = adding(inr, held_names, held, args.seconds / len(images), own)
         results[conditioning] = figures
         print(json.dumps({conditioning: {k: v for k, v in figures.items() if k != "psnr"}}), flush=True)
     results["wall_seconds"] = round(time.perf_counter() - started)
