@@ -1,5 +1,5 @@
 """docs/reference_decoder.py (numpy + safetensors, written from docs/FORMAT.md) decodes every kind
-and architecture as ``inr decode`` does: ≤ 1 level of 8 or 16 bits, audio ≤ 1e-6."""
+and architecture as ``inr decode`` does: ≤ 1 level of 8 or 16 bits, audio ≤ 1e-5."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def test_a_cropped_file_agrees(runner, inputs: Path, tmp_path: Path):
 
 
 @pytest.mark.parametrize("arch, bits", [("lg-siren", "32"), ("siren", "32"), ("lg-siren", "14"), ("siren", "14")])
-def test_audio_agrees_within_1e6(runner, inputs: Path, tmp_path: Path, arch: str, bits: str):
+def test_audio_agrees_within_1e5(runner, inputs: Path, tmp_path: Path, arch: str, bits: str):
     """Float files, and coded ones whose first layer is too fine for 16 bits (format 5: kept as float32)."""
     model = _encode(runner, inputs / "tone.wav", tmp_path / "m.safetensors", "--arch", arch, "--params", "3000",
                     "--bits", bits)
@@ -120,7 +120,10 @@ def test_audio_agrees_within_1e6(runner, inputs: Path, tmp_path: Path, arch: str
     assert invoke(runner, "decode", model, "-o", tmp_path / "out.wav", "-q").exit_code == 0
     theirs, _ = soundfile.read(str(tmp_path / "out.wav"), dtype="float32", always_2d=True)
     ours = _reference().decode(str(model))
-    assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= 1e-6
+    # Float32 rounding, not the format: numpy's and torch's sin and products round differently per
+    # CPU, and ω0 amplifies it layer by layer (under 1e-6 on the AMD hosts, 2.2e-6 on an Intel AVX-512
+    # one). 1e-5 is a third of one 16-bit level.
+    assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= 1e-5
 
 
 @pytest.mark.parametrize("arch", ["lg-siren", "siren"])
