@@ -9,13 +9,13 @@ Data: ``bench/make_set.py``'s 64 crops of 64×64 (set) and 8 held back, cut from
   S/64 seconds, against one set for S seconds — with learned codes (``latent``), learned grids of
   codes (``spatial``) and with the index as input (``index``).  Mean / worst PSNR (8-bit decodes)
   and total bytes.
-* **Interpolation** (both set files): for 10 pairs, the decode at 0.5 against the pixel average
+* **Interpolation** (every set file): for 10 pairs, the decode at 0.5 against the pixel average
   of the two ends' decodes: PSNR between them (high = a cross-fade) and sharpness (mean absolute
   Laplacian, relative to the ends' mean; a cross-fade of unlike pictures is blurrier than either).
   A strip of pictures for two pairs goes to docs/img/.
-* **Adding**: ``add`` of the 8 held-back crops to the latent and the spatial set in T/10 seconds in all, against
-  their own default encodes with T/8 each (T = 8 × S/64: what each got in the comparison above)
-  and with T/80 each (the same tenth).
+* **Adding**: ``add`` of the 8 held-back crops to the latent and the spatial set in T/10 seconds
+  in all, against their own default encodes (made once for both sets) with T/8 each (T = 8 × S/64:
+  what each got in the comparison above) and with T/80 each (the same tenth).
 
 Training seconds come from the library (no process start-up); run on an otherwise idle machine.
 """
