@@ -223,8 +223,8 @@ def plot(results: list[dict]) -> list[str]:
 
 def markdown(results: list[dict], scale: list[dict], plots: list[str], command: str) -> str:
     lines = ["<!-- encode_speed:begin -->", "## Encoding speed and quality (issue 5)", "",
-             f"Command: `{command}` — machine: {platform.processor() or platform.machine()}, "
-             f"{os.cpu_count()} CPUs, Python {platform.python_version()}. One run per row.", "",
+             f"Command: `{command}` — machine: {cpu_name()}, {os.cpu_count()} CPUs, "
+             f"Python {platform.python_version()}, torch {torch_version()}. One run per row.", "",
              "| signal | budget (s) | method | params | steps | PSNR (dB) | peak RSS (MB) |", "|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['signal']} | {r['budget']:g} | {r['method']} | {r['params']:,} | {r['steps']} | "
@@ -233,6 +233,8 @@ def markdown(results: list[dict], scale: list[dict], plots: list[str], command: 
     lines += ["", "Flags on astronaut: " + "; ".join(f"**{m}**: `{f or '(none)'}`" for m, f in flags.items()), ""]
     lines += summary_lines(results)
     lines += [f"![{p}](speed/{p})" for p in plots]
+    if not scale:
+        lines += ["", "Cost scaling was not part of this run; the last scaling rows are in bench/speed/scaling.jsonl."]
     if scale:
         lines += ["", f"Cost scaling ({SCALING_STEPS} steps at --params 200000; astronaut resized):", "",
                   "| size | params | samples/step | s/step | µs/sample | decode MP/s (or s) | encode RSS (MB) | decode RSS (MB) |",
@@ -244,6 +246,21 @@ def markdown(results: list[dict], scale: list[dict], plots: list[str], command: 
                          f"{r.get('encode_peak_rss_mb', '')} | {r.get('decode_peak_rss_mb', '')} |")
     lines.append("<!-- encode_speed:end -->")
     return "\n".join(lines)
+
+
+def cpu_name() -> str:
+    """The processor's model name (hosts change between runs), else the architecture."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def torch_version() -> str:
+    return run([sys.executable, "-c", "import torch; print(torch.__version__)"])[0].strip()
 
 
 def summary_lines(results: list[dict]) -> list[str]:
@@ -309,8 +326,9 @@ def main() -> None:
             log.flush()
             results += rows
     scale = [] if args.no_scaling else scaling(args.sizes)
-    with open(OUT / "scaling.jsonl", "w") as log:
-        log.writelines(json.dumps(row) + "\n" for row in scale)
+    if scale:  # a run without scaling leaves the last scaling rows where they are
+        with open(OUT / "scaling.jsonl", "w") as log:
+            log.writelines(json.dumps(row) + "\n" for row in scale)
     write_section("encode_speed", markdown(results, scale, plot(results), command.strip()))
 
 
