@@ -22,14 +22,13 @@ CLIPS = {"gt_bach": DATA / "gt_bach.wav", "trumpet": DATA / "trumpet.ogg", "robi
 
 
 def encode_with_first_w0(w0_per_7s: float, source: str, output: str, seconds: str) -> None:
-    """``inr encode`` in this process, the audio kind's first-layer frequency overridden."""
+    """``inr encode`` in this process, the audio kind's lg-siren preset given this first-layer ω0
+    (the kind scales it with the clip's duration, as always)."""
+    from dataclasses import replace
+
     from inrcli.signals.audio import AudioKind
 
-    def first_frequency(self, signal, preset) -> float:
-        duration = signal.shape[0] / float(signal.info["rate"])
-        return max(30.0, w0_per_7s * duration / self.reference_seconds)
-
-    AudioKind.first_frequency = first_frequency
+    AudioKind.presets = {**AudioKind.presets, "lg-siren": replace(AudioKind.presets["lg-siren"], first_w0=w0_per_7s)}
     sys.argv = ["inr", "encode", source, "-o", output, "--seconds", seconds, "--force", "--quiet", "--json"]
     from inrcli.__main__ import main
 

@@ -260,7 +260,9 @@ def cpu_name() -> str:
 
 
 def torch_version() -> str:
-    return run([sys.executable, "-c", "import torch; print(torch.__version__)"])[0].strip()
+    from importlib.metadata import version
+
+    return version("torch")
 
 
 def summary_lines(results: list[dict]) -> list[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 from collections import deque
@@ -179,7 +180,7 @@ def _serve(connection, function: Callable, threads: int) -> None:
         apply_threads(threads)
         connection.send(_READY)
         while (task := connection.recv()) is not None:
-            connection.send(_answer(function, task[1]))
+            _send_answer(connection, function, task[1])
     except (KeyboardInterrupt, EOFError, BrokenPipeError):
         pass  # told to stop, or the parent has gone: leave quietly
     # Leave without the interpreter's finalisation: the work's own clean-up has run, and
@@ -189,11 +190,10 @@ def _serve(connection, function: Callable, threads: int) -> None:
     os._exit(0)
 
 
-def _answer(function: Callable, argument) -> tuple:
-    """``("value", function(argument))`` or ``("raised", exception)``; a value or exception that
-    cannot be pickled is sent as a RuntimeError saying so."""
-    import pickle
-
+def _send_answer(connection, function: Callable, argument) -> None:
+    """Send ``("value", function(argument))`` or ``("raised", exception)``; a value or exception
+    that cannot be pickled is sent as a RuntimeError saying so (``send`` pickles before it writes,
+    so a failed attempt leaves the pipe clean)."""
     try:
         message = ("value", function(argument))
     except KeyboardInterrupt:
@@ -201,10 +201,9 @@ def _answer(function: Callable, argument) -> tuple:
     except BaseException as exc:  # noqa: BLE001 — handed to the parent, which raises it
         message = ("raised", exc)
     try:
-        pickle.dumps(message)
-    except Exception as exc:  # noqa: BLE001
-        message = ("raised", RuntimeError(f"a worker's answer could not be sent back: {exc}"))
-    return message
+        connection.send(message)
+    except (pickle.PicklingError, AttributeError, TypeError, RecursionError) as exc:  # not OSError: a gone parent ends the worker
+        connection.send(("raised", RuntimeError(f"a worker's answer could not be sent back: {exc}")))
 
 
 def _terminate(signum, frame):
