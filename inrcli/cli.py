@@ -109,6 +109,7 @@ def encode(
     max_bytes: Annotated[Optional[int], typer.Option(help="Size target: the file's bytes at most; sets the parameter count.")] = None,
     sample_fraction: Annotated[Optional[float], typer.Option(help="Share of each partition's samples drawn per step (default: images 1/16, video and audio 1/32).")] = None,
     global_width: Annotated[Optional[int], typer.Option(help="Width of lg-siren's global branch (default: images and audio 16, video and shapes 32).")] = None,
+    local_frequency: Annotated[Optional[str], typer.Option(help="lg-siren: the top frequency, in radians per sample, that every local network's first layer starts with, or siren for SIREN's initialisation (default: pictures, video and audio 0.35; shapes and volumes siren).")] = None,
     constant_lr: Annotated[bool, typer.Option("--constant-lr", help="Keep the learning rate constant (no cosine decay), as the published recipes do.")] = False,
     checkpoint: Annotated[Optional[str], typer.Option(help="Save the training state to this file as it runs, and resume from it if it exists (removed once the output is written).")] = None,
     checkpoint_every: Annotated[float, typer.Option(help="Seconds of training between checkpoint saves.")] = 30.0,
@@ -138,7 +139,7 @@ def encode(
         device=device, dtype=dtype or "float32", bits=bits, bpp=bpp, max_bytes=max_bytes, sample_fraction=sample_fraction, constant_lr=constant_lr, checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
         model_options={"partitions": None if partitions == "auto" else _parse_ints(partitions, "--partitions"),
-                       "global_width": global_width},
+                       "global_width": global_width, "local_frequency": local_frequency},
         kind_options={"field": field, "k": k, "holdout": holdout, "laplacian": laplacian})
     options.check()
     if fit_together or manifest is not None or cluster is not None:

@@ -45,13 +45,13 @@ def extend(inr: InrFile, signal: Signal, at: tuple[int, ...], options, on_step: 
     kind = _check_compatible(inr, signal)
     options.check()
     torch.manual_seed(options.seed)
-    model, fresh, moved = inr.model.extended(at, signal.shape)
+    preset = kind.preset(inr.model.name)
+    model, fresh, moved = inr.model.extended(at, signal.shape, preset.model.get("local_frequency"))
     if len(fresh) == 0:
         raise UsageError("the new signal is the encoded one: there is nothing to extend")
     description = inr.signal
     targets = np.subtract(signal.values, np.float32(description.offset), dtype=np.float32)
     targets /= np.float32(description.scale)  # the old networks' units, which the new ones must share
-    preset = kind.preset(model.name)
     fraction = options.sample_fraction or preset.sample_fraction
     sampler = kind.sampler(TrainingData(signal, torch.from_numpy(targets), SlotView(model.partitioning, fresh),
                                         fraction, options.seed))

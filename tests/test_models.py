@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -59,6 +60,72 @@ def test_siren_initialisation_bounds():
     n = hidden.shape[1]
     assert first.abs().max() <= 1 / 2 and first.abs().max() > 0.4
     assert hidden.abs().max() <= math.sqrt(6 / n) / 30
+
+
+def _first_local_bounds(model: LocalGlobalSiren) -> torch.Tensor:
+    """Largest |weight| of the local first layers per input axis, ``(in_dim,)``."""
+    return model.local_weight[0].detach().abs().amax(dim=(0, 2))
+
+
+def test_local_first_layers_start_at_the_asked_frequency_per_sample():
+    # a 512×256 picture on 16×8 partitions: SIREN's bound 1/2 under ω0 30 reaches 15 rad per
+    # coordinate unit, i.e. 15 · 2/512 rad per pixel down the rows and 15 · 2/256 across
+    grid = Partitioning.even((512, 256), (16, 8))
+    torch.manual_seed(0)
+    siren = LocalGlobalSiren.on_partitioning(2, 3, 100_000, grid)
+    torch.manual_seed(0)
+    sharp = LocalGlobalSiren.on_partitioning(2, 3, 100_000, grid, local_frequency=0.35)
+    torch.manual_seed(0)
+    zero = LocalGlobalSiren.on_partitioning(2, 3, 100_000, grid, local_frequency=0.0)
+    siren_top = 15 * 2 / torch.tensor([512.0, 256.0])  # rad per sample
+    assert torch.allclose(_first_local_bounds(siren), torch.tensor([0.5, 0.5]), atol=0.01)
+    assert torch.allclose(_first_local_bounds(sharp) * 30 * 2 / torch.tensor([512.0, 256.0]),
+                          torch.tensor([0.35, 0.35]), rtol=0.01)
+    assert torch.allclose(sharp.local_weight[0] / (0.35 / siren_top).unsqueeze(-1), siren.local_weight[0])
+    assert torch.equal(zero.local_weight[0], siren.local_weight[0])
+    # only the local first layers: the global branch and every later layer keep SIREN's start
+    for name, tensor in siren.state_dict().items():
+        if name != "local_weight.0":
+            assert torch.equal(tensor, sharp.state_dict()[name]), name
+
+
+def test_local_frequency_never_lowers_sirens_start():
+    # audio-like: ω0 3000 over 4096 samples already reaches 3000 · 2/4096 ≈ 1.46 rad per sample
+    grid = Partitioning.even((4096,), (4,))
+    torch.manual_seed(0)
+    model = LocalGlobalSiren.for_budget(1, 1, 20_000, ModelHints(
+        first_w0=3000.0, grid_shape=(4096,), options={"partitions": (4,), "local_frequency": 0.35}))
+    assert model.config.partitioning == grid
+    assert 0.9 < _first_local_bounds(model).item() <= 1.0  # SIREN's U(-1, 1) for one input
+
+
+def test_extension_starts_new_partitions_at_the_asked_frequency():
+    torch.manual_seed(0)
+    model = LocalGlobalSiren.on_partitioning(2, 3, 40_000, Partitioning.even((512, 512), (2, 2)))
+    grown, fresh, moved = model.extended((0, 0), (512, 1024), local_frequency=0.35)
+    assert torch.equal(grown.local_weight[0][moved], model.local_weight[0])  # the old networks, untouched
+    # the frame stays the old picture's (512 samples per 2 units), so 0.35 rad per sample is a
+    # weight of 0.35 / (30 · 2/512) per unit of coordinate, 6× SIREN's 1/2
+    top = 0.35 / (30 * 2 / 512)
+    new_bounds = grown.local_weight[0][fresh].detach().abs().amax(dim=(0, 2))
+    assert torch.all(new_bounds <= top + 1e-5) and torch.all(new_bounds > 0.95 * top), new_bounds
+
+
+def test_each_kind_chooses_where_its_local_first_layers_start():
+    from inrcli import api
+    from inrcli.signals import signal_kind
+    from inrcli.signals.base import LOCAL_FIRST_FREQUENCY, Signal
+
+    picture = Signal("image", np.zeros((64, 64, 3), np.float32), {"bit_depth": 8})
+    clip = Signal("audio", np.zeros((8192, 1), np.float32), {"rate": 44100})
+    for signal in (picture, clip):
+        model = api.build_model(signal, api.EncodeOptions(steps=1))
+        assert model.config.local_frequency == LOCAL_FIRST_FREQUENCY
+        own = api.build_model(signal, api.EncodeOptions(steps=1, model_options={"local_frequency": 0.0}))
+        assert own.config.local_frequency == 0.0
+    assert signal_kind("video").presets["lg-siren"].model["local_frequency"] == LOCAL_FIRST_FREQUENCY
+    for smooth in ("shape", "volume"):  # no gain measured there: SIREN's initialisation
+        assert "local_frequency" not in signal_kind(smooth).presets["lg-siren"].model
 
 
 def test_lg_crop_keeps_exactly_the_selected_local_networks():

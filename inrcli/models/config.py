@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from inrcli.errors import InrFileError
 from inrcli.grid import Partitioning
@@ -27,22 +27,22 @@ def checked_config(cls, data: object, **converters):
     """
     if not isinstance(data, dict):
         raise InrFileError("model config is not an object")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.metadata.get("stored", True)}
     unknown = set(data) - set(fields)
     if unknown:
         raise InrFileError(f"model config has unknown field(s): {', '.join(sorted(unknown))}")
     values = {}
-    for name, field in fields.items():
+    for name, spec in fields.items():
         if name not in data:
-            if field.default is dataclasses.MISSING:
+            if spec.default is dataclasses.MISSING:
                 raise InrFileError(f"model config lacks {name!r}")
             continue
         raw = data[name]
         if name in converters:
             values[name] = converters[name](raw)
-        elif field.type == "int":
+        elif spec.type == "int":
             values[name] = _checked_int(name, raw)
-        elif field.type == "float":
+        elif spec.type == "float":
             if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not abs(raw) < 1e6:
                 raise InrFileError(f"model config {name!r} must be a finite number, got {raw!r}")
             values[name] = float(raw)
@@ -113,6 +113,9 @@ class LocalGlobalConfig:
     """Frequency factor ω0 of hidden and merge layers."""
     first_w0: float = 30.0
     """Frequency factor of the first local and global layers (audio needs ~3000)."""
+    local_frequency: float | None = field(default=None, compare=False, metadata={"stored": False})
+    """Initialisation only, not stored: the least top frequency, in radians per sample, that a
+    local network's first layer starts with (None or 0: SIREN's initialisation)."""
 
     def to_dict(self) -> dict:
         return {"in_dim": self.in_dim, "out_dim": self.out_dim, "partitioning": self.partitioning.to_dict(),

@@ -46,9 +46,11 @@ class LocalGlobalSiren(Partitioned, nn.Module):
     LOCAL_PREFIXES = ("local_", "out_")
     FIRST_LAYER = ("local_weight.0", "local_bias.0", "global_layers.0.")
     """Names of the tensors of the first sine layers (quantised with more bits: their phases span the signal)."""
-    options = frozenset({"partitions", "partition_size", "global_width", "global_fraction"})
+    options = frozenset({"partitions", "partition_size", "global_width", "global_fraction", "local_frequency"})
     """``partitions`` per axis (else automatic, about ``partition_size`` samples each); the global
-    branch's width (else ``global_fraction`` of the budget, the published split being 10%)."""
+    branch's width (else ``global_fraction`` of the budget, the published split being 10%); the
+    least top frequency of the local first layers at initialisation (``local_frequency``, radians
+    per sample; else SIREN's initialisation)."""
 
     def __init__(self, config: LocalGlobalConfig):
         super().__init__()
@@ -60,6 +62,8 @@ class LocalGlobalSiren(Partitioned, nn.Module):
         for depth, (weight, bias, fan_in) in enumerate(zip(self.local_weight, self.local_bias, fan_ins)):
             siren_uniform_(weight, fan_in, c.w0, first=depth == 0)
             bias_uniform_(bias, fan_in)
+        with torch.no_grad():
+            self.local_weight[0].mul_(_local_first_layer_gains(c).unsqueeze(-1))
         self.out_weight = nn.Parameter(torch.empty(slots, w, c.out_dim))
         self.out_bias = nn.Parameter(torch.empty(slots, c.out_dim))
         siren_uniform_(self.out_weight, w, c.w0, first=False)
@@ -91,7 +95,8 @@ class LocalGlobalSiren(Partitioned, nn.Module):
                                                        options.get("global_fraction") or PUBLISHED_GLOBAL_SHARE,
                                                        options.get("global_width"), hidden_layers)
         return cls(LocalGlobalConfig(in_dim, out_dim, partitioning, local_width, global_width, hidden_layers,
-                                     w0=hints.w0, first_w0=hints.first_w0))
+                                     w0=hints.w0, first_w0=hints.first_w0,
+                                     local_frequency=_local_frequency(options.get("local_frequency"))))
 
     @classmethod
     def on_partitioning(cls, in_dim: int, out_dim: int, budget: int, partitioning: Partitioning,
@@ -164,17 +169,18 @@ class LocalGlobalSiren(Partitioned, nn.Module):
         cropped.load_state_dict(state)
         return cropped
 
-    def extended(self, at: tuple[int, ...], new_shape: tuple[int, ...]
+    def extended(self, at: tuple[int, ...], new_shape: tuple[int, ...], local_frequency: float | None = None
                  ) -> tuple[LocalGlobalSiren, torch.Tensor, torch.Tensor]:
         """A model of a larger signal that holds this one at sample offset ``at``: this model's
         networks and shared layers, unchanged, plus freshly initialised local networks for the
-        new partitions around it (``Partitioning.extended``).
+        new partitions around it (``Partitioning.extended``), their first layers started at
+        ``local_frequency`` (see ``options``; a file does not record it).
 
         Returns: the model, the slots of the new partitions and the slots the old ones moved to
         (``(n_new,)`` and ``(S_old,)`` int64).
         """
         grown, before = self.partitioning.extended(at, new_shape)
-        model = LocalGlobalSiren(replace(self.config, partitioning=grown))
+        model = LocalGlobalSiren(replace(self.config, partitioning=grown, local_frequency=local_frequency))
         moved = torch.tensor([grown.slot_of(tuple(i + b for i, b in zip(index, before)))
                               for index in np.ndindex(*self.partitioning.kept_grid)])
         model.adopt(self, moved)
@@ -194,6 +200,39 @@ class LocalGlobalSiren(Partitioned, nn.Module):
                     own[name][slots] = tensor
                 else:
                     own[name].copy_(tensor)
+
+
+def _local_frequency(option: float | str | None) -> float | None:
+    """The ``local_frequency`` option (a preset's number, or ``--local-frequency`` text): radians
+    per sample in (0, π] (π is the Nyquist frequency), or ``siren`` (0) for SIREN's start."""
+    if option is None or option in ("siren", 0):
+        return None if option is None else 0.0
+    try:
+        value = float(option)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= math.pi:
+        raise UsageError(f"--local-frequency: expected radians per sample in (0, π] or 'siren', got {option!r}")
+    return value
+
+
+def _local_first_layer_gains(c: LocalGlobalConfig) -> torch.Tensor:
+    """Per input axis, the factor on SIREN's first-layer initialisation that starts a local
+    network's top frequency at ``c.local_frequency`` radians per sample, never below SIREN's.
+
+    SIREN's bound U(-1/n, 1/n) under ω0 is made for one network over the whole signal: over a
+    512-pixel axis it reaches 0.06 rad per pixel, so a local network over 32 of those pixels starts
+    nearly linear (under 2 rad across it) and must grow its frequencies by training.  Returns
+    ``(in_dim,)``; all ones where ``local_frequency`` is None or the inputs are not the grid's axes.
+    """
+    gains = torch.ones(c.in_dim)
+    if c.local_frequency is None or c.partitioning.ndim != c.in_dim:
+        return gains
+    for axis in range(c.in_dim):
+        _, span = c.partitioning.frame(axis)  # samples per 2 coordinate units
+        siren_top = c.first_w0 / c.in_dim * 2.0 / span  # radians per sample
+        gains[axis] = max(1.0, c.local_frequency / siren_top)
+    return gains
 
 
 class SlotSubset(nn.Module):

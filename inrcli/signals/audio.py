@@ -15,7 +15,8 @@ import numpy as np
 
 from inrcli import metrics
 from inrcli.errors import SignalReadError, UsageError
-from inrcli.signals.base import DecodePlan, MetricSpec, Preset, Signal, SignalKind, first_line, require
+from inrcli.signals.base import (LOCAL_FIRST_FREQUENCY, DecodePlan, MetricSpec, Preset, Signal, SignalKind, first_line,
+                                 require)
 from inrcli.limits import DecodeBudget
 
 FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG"}
@@ -39,11 +40,13 @@ class AudioKind(SignalKind):
     # coordinates over ±100 with ω0 = 30 for a 7 s clip, i.e. a first-layer ω0 of 3000.
     presets = {"*": Preset(lr=5e-4, sample_fraction=1 / 32, first_w0=3000.0)}
     # global width 16: gt_bach at 60 s 36.9 dB against 34.5 with a 10% global branch (bench/RESULTS.md)
-    # first_w0 7500, 2.5× SIREN's: first-layer frequencies up to 341 Hz instead of 136 Hz over a
-    # 7-s clip (coordinates in ±1).  gt_bach at 60 s, median of 3: 40.67 → 43.06 dB (1500: 37.2, 6000: 41.9,
-    # 9000: 41.5, 12000: 37.5); at 30 s chime 34.2 → 37.1, trumpet 19.4 → 20.3, robin 19.8 → 19.8
-    # (bench/audio_first_w0.py; bench/RESULTS.md, "The audio first layer's frequency").
-    presets["lg-siren"] = replace(presets["*"], first_w0=7500.0).with_model(partition_size=2048, global_width=16)
+    # The local first layers start at LOCAL_FIRST_FREQUENCY (0.35 rad per sample, ~2.4 kHz at
+    # 44.1 kHz); the global branch then serves the slow part of the signal and does best at first_w0
+    # 1500 per 7 s of clip, half SIREN's 3000 (gt_bach at 60 s: 300 41.9, 750 46.6, 1000 48.2,
+    # 1500 48.2, 2000 48.0, 3000 46.3, 7500 44.3 dB; bench/first_layer.py, bench/RESULTS.md,
+    # "The local first layer's frequency").
+    presets["lg-siren"] = replace(presets["*"], first_w0=1500.0).with_model(
+        partition_size=2048, global_width=16, local_frequency=LOCAL_FIRST_FREQUENCY)
     reference_seconds = 7.0
     network_peak = 1.0  # PSNR on the signal divided by its largest magnitude, peak 1 (Local-Global paper)
     metric_specs = {"psnr": MetricSpec("PSNR", "dB", 2), "snr": MetricSpec("SNR", "dB", 2)}
@@ -71,8 +74,8 @@ class AudioKind(SignalKind):
         require(info, "format", str, optional=True)
 
     def first_frequency(self, signal: Signal, preset: Preset) -> float:
-        """The preset's ω0 is for a 7-second clip (SIREN's 3000 for its 7-second clips; 7500 for
-        lg-siren): the same frequency *per second* suits any length, so the first-layer factor
+        """The preset's ω0 is for a 7-second clip (SIREN's 3000 for its 7-second clips; 1500 for
+        lg-siren, whose local first layers start higher): the same frequency *per second* suits any length, so the first-layer factor
         scales with the duration (never below 30)."""
         seconds = signal.shape[0] / float(signal.info["rate"])
         return max(30.0, preset.first_w0 * seconds / self.reference_seconds)

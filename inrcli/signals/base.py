@@ -57,6 +57,15 @@ class NotMyFile(SignalReadError):
     extension gets it (imageio's plugin protocol).  The last one's message reaches the user."""
 
 
+LOCAL_FIRST_FREQUENCY = 0.35
+"""Radians per sample: where the lg-siren's local first layers start their top frequency, for
+kinds whose signals carry detail at the scale of a few samples (pictures, video, audio).  SIREN's
+initialisation, made for one network over the whole signal, starts a local network over 32
+pixels of a 512-pixel picture nearly linear.  astronaut at 60 s: 34.7 → 37.2 dB; shapes and the
+phantom volume gained nothing (bench/first_layer.py; bench/RESULTS.md, "The local first layer's
+frequency")."""
+
+
 @dataclass(frozen=True)
 class Preset:
     """Training defaults of one kind for one architecture (flags override each)."""

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from inrcli.errors import SignalReadError, UsageError
-from inrcli.signals.base import (DecodePlan, MetricSpec, Preset, Signal, SignalKind, first_line, parse_size, require,
-                                 scaled_shape)
+from inrcli.signals.base import (LOCAL_FIRST_FREQUENCY, DecodePlan, MetricSpec, Preset, Signal, SignalKind,
+                                 first_line, parse_size, require, scaled_shape)
 from inrcli.signals.image import ImageKind, quantize
 from inrcli.limits import DecodeBudget
 
@@ -33,7 +33,8 @@ class VideoKind(SignalKind):
     presets = {"*": Preset(lr=2e-3, sample_fraction=1 / 32)}
     # A global branch of 10% of the budget (width ~115 for realshort) costs most of every step:
     # width 32 trains 6× more steps in the same time (realshort, 300 s: 28.5 → 33.0 dB).
-    presets["lg-siren"] = presets["*"].with_model(partition_size=(8, 32, 32), global_width=32)
+    presets["lg-siren"] = presets["*"].with_model(partition_size=(8, 32, 32), global_width=32,
+                                                  local_frequency=LOCAL_FIRST_FREQUENCY)
     metric_specs = {"psnr": MetricSpec("PSNR", "dB", 2), "ssim": MetricSpec("SSIM", "", 4),
                     "worst_psnr": MetricSpec("worst-frame PSNR", "dB", 2)}
     decode_options = frozenset({"scale", "size", "fps", "frames"})
