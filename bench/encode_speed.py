@@ -152,8 +152,9 @@ def parse_flags(flags: list[str]) -> dict:
             options[name], index = True, index + 1
             continue
         value = flags[index + 1]
-        if name in ("partitions", "global_width"):  # architecture options
-            parsed = tuple(int(v) for v in value.split(",")) if name == "partitions" else int(value)
+        if name in ("partitions", "global_width", "local_frequency"):  # architecture options
+            parsed = (tuple(int(v) for v in value.split(",")) if name == "partitions"
+                      else value if name == "local_frequency" else int(value))
             options.setdefault("model_options", {})[name] = parsed
         else:
             options[name] = value if name == "arch" else float(value) if name in ("lr", "sample_fraction") else int(value)

@@ -75,8 +75,8 @@ class AudioKind(SignalKind):
 
     def first_frequency(self, signal: Signal, preset: Preset) -> float:
         """The preset's ω0 is for a 7-second clip (SIREN's 3000 for its 7-second clips; 1500 for
-        lg-siren, whose local first layers start higher): the same frequency *per second* suits any length, so the first-layer factor
-        scales with the duration (never below 30)."""
+        lg-siren, whose local first layers start higher): the same frequency *per second* suits
+        any length, so the first-layer factor scales with the duration (never below 30)."""
         seconds = signal.shape[0] / float(signal.info["rate"])
         return max(30.0, preset.first_w0 * seconds / self.reference_seconds)
 

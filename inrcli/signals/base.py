@@ -61,8 +61,9 @@ LOCAL_FIRST_FREQUENCY = 0.35
 """Radians per sample: where the lg-siren's local first layers start their top frequency, for
 kinds whose signals carry detail at the scale of a few samples (pictures, video, audio).  SIREN's
 initialisation, made for one network over the whole signal, starts a local network over 32
-pixels of a 512-pixel picture nearly linear.  astronaut at 60 s: 34.7 → 37.2 dB; shapes and the
-phantom volume gained nothing (bench/first_layer.py; bench/RESULTS.md, "The local first layer's
+pixels of a 512-pixel picture nearly linear.  At 60 s, medians of 3: astronaut 34.5 → 37.1 dB,
+gt_bach 42.6 → 48.6 dB (with audio's global ω0 lowered to match); shapes and the phantom volume
+gained nothing (bench/first_layer.py; bench/RESULTS.md, "The local first layer's
 frequency")."""
 
 
