@@ -143,6 +143,11 @@ def snapshot_run(signal: str, stem: str, budgets: list[float], flags: list[str])
                           "model": str(path)}), flush=True)
 
 
+ARCHITECTURE_FLAGS = {"partitions": lambda text: tuple(int(v) for v in text.split(",")), "global_width": int,
+                      "local_frequency": str}
+"""The baselines' architecture flags: EncodeOptions.model_options entries, as the CLI parses them."""
+
+
 def parse_flags(flags: list[str]) -> dict:
     """The ``inr encode`` flags the baselines use, as EncodeOptions fields."""
     options, index = {}, 0
@@ -152,10 +157,8 @@ def parse_flags(flags: list[str]) -> dict:
             options[name], index = True, index + 1
             continue
         value = flags[index + 1]
-        if name in ("partitions", "global_width", "local_frequency"):  # architecture options
-            parsed = (tuple(int(v) for v in value.split(",")) if name == "partitions"
-                      else value if name == "local_frequency" else int(value))
-            options.setdefault("model_options", {})[name] = parsed
+        if name in ARCHITECTURE_FLAGS:
+            options.setdefault("model_options", {})[name] = ARCHITECTURE_FLAGS[name](value)
         else:
             options[name] = value if name == "arch" else float(value) if name in ("lr", "sample_fraction") else int(value)
         index += 2

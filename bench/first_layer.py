@@ -29,19 +29,21 @@ PRESET_DEFAULT = "preset"
 
 
 def encode_with(w0: str, local: str, source: str, output: str, seconds: str) -> None:
-    """``inr encode`` in this process, the source's kind's lg-siren preset given this first-layer
-    ω0 and local first-layer frequency (``preset`` keeps the kind's own)."""
+    """``inr encode`` in this process, every kind's lg-siren preset given this first-layer ω0 and
+    local first-layer frequency (``preset`` keeps the kind's own); the source's kind uses its own."""
     from dataclasses import replace
 
-    from inrcli.signals import read_signal, signal_kind
+    from inrcli.signals import KINDS, signal_kind
 
-    kind = type(signal_kind(read_signal(source).modality))
-    preset = kind.presets["lg-siren"]
-    if w0 != PRESET_DEFAULT:
-        preset = replace(preset, first_w0=float(w0))
-    if local != PRESET_DEFAULT:
-        preset = preset.with_model(local_frequency=None if local == "none" else float(local))
-    kind.presets = {**kind.presets, "lg-siren": preset}
+    for kind in (type(signal_kind(name)) for name in KINDS):
+        preset = kind.presets.get("lg-siren")
+        if preset is None:
+            continue
+        if w0 != PRESET_DEFAULT:
+            preset = replace(preset, first_w0=float(w0))
+        if local != PRESET_DEFAULT:
+            preset = preset.with_model(local_frequency=None if local == "none" else float(local))
+        kind.presets = {**kind.presets, "lg-siren": preset}
     sys.argv = ["inr", "encode", source, "-o", output, "--seconds", seconds, "--force", "--quiet", "--json"]
     from inrcli.__main__ import main
 
