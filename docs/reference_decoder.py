@@ -315,18 +315,20 @@ def graph_inputs(meta: dict, t: dict) -> np.ndarray:
     return np.concatenate([np.c_[embedding, np.full(len(embedding), c, np.float32)] for c in coords.astype(np.float32)])
 
 
-def decode(path: str) -> np.ndarray:
-    """The file at its stored resolution, as a writer would store it (see the module's docstring)."""
+def decode(path: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """The file at its stored resolution, as a writer would store it (see the module's docstring);
+    ``shape`` (not for graphs) spreads that many samples per axis evenly over the window instead."""
     meta, t = read(path)
     signal, info = meta["signal"], meta["signal"]["info"]
     kind = meta["kind"]
     if kind == "graph":
         network = siren(t, meta["model"], graph_inputs(meta, t))
     else:
-        shape = tuple(hi - lo for lo, hi in signal["window"])
+        if shape is None:
+            shape = tuple(hi - lo for lo, hi in signal["window"])
         if kind == "shape":  # the stored grid spread over the window: at least 2 samples per axis
             shape = tuple(max(2, n) for n in shape)
-        network = decode_grid(meta, t, shape)
+        network = decode_grid(meta, t, tuple(shape))
     values = network * np.float32(signal["scale"]) + np.float32(signal["offset"])
     if kind in ("image", "video"):
         peak = 2.0 ** info.get("bit_depth", 8) - 1

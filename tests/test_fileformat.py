@@ -141,8 +141,11 @@ def test_version_1_files_are_read_forever(path: Path):
     spec = importlib.util.spec_from_file_location("ref", Path(__file__).parents[1] / "docs" / "reference_decoder.py")
     reference = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(reference)
-    expected = reference.decode(str(path))
-    decoded = api.decode(inr).values
+    # a coarser grid for the shape (128³ stored): the numpy reference takes 13 s over the whole
+    # grid; 40³ samples still cross every partition and layer
+    grid = (40, 40, 40) if inr.modality == "shape" else None
+    expected = reference.decode(str(path), grid)
+    decoded = api.decode(inr, grid).values
     if inr.modality in ("image", "video"):
         peak = 2 ** inr.signal.info.get("bit_depth", 8) - 1
         difference = np.abs(np.rint(np.clip(decoded, 0, 1) * peak) - expected.astype(np.float64))
