@@ -45,6 +45,12 @@ BIAS_EXTRA_BITS = 2
 and is stored moved into one period (:func:`wrapped_phases`), so its grid spans one period, at
 any ω0, where it spanned the bias's whole range: chelsea at 8 bits then loses 0.18 dB instead of
 0.35, gt_bach at 9 bits 0.89 dB instead of 2.15 (no fine-tuning)."""
+START_GAIN_EXTRA_BITS = 1
+"""A first-layer weight started wider than SIREN's range (an lg-siren's local first layers: 5–9×
+SIREN's bound on pictures) spans more after training too, so the same bits make a coarser grid.
+Measured (`python bench/default_bits.py --cases kodim03 kodim05 --bits 8`, 2,000 steps; bench/
+RESULTS.md, "The local first layers' grid"): 12 → 13 bits gains 0.11 and 0.12 dB for 0.5% more
+bytes; a 14th bit 0.03–0.04 dB for another 0.5%, a 15th and 16th nothing."""
 SHARED_EXTRA_BITS = 2
 """The global branch and merge layer of a partitioned model reach every partition, and are a
 small share of its weights (under 2% by default): two more bits cost little and measured
@@ -58,6 +64,7 @@ def tensor_bits(bits: int, role) -> int | None:
     extra = SHARED_EXTRA_BITS if role.shared else 0
     if first_layer_weight:
         extra += FIRST_LAYER_EXTRA_BITS + max(0, math.ceil(math.log2(role.first_w0 / HIDDEN_W0) - 1e-9))
+        extra += START_GAIN_EXTRA_BITS if role.start_gain > 1.0 else 0
         return None if bits + extra > MAX_BITS else bits + extra
     if role.bias and (role.phase_w0 is not None or role.first_w0 is None):
         extra += BIAS_EXTRA_BITS

@@ -278,6 +278,26 @@ def test_a_first_layer_gets_a_bit_more_per_doubling_of_its_frequency():
     assert tensor_bits(8, _roles(bias=True, first_w0=30.0)) == 12  # a first-layer bias not kept in one period
     assert tensor_bits(8, _roles(bias=True)) == 10 and tensor_bits(8, _roles()) == 8
     assert tensor_bits(15, _roles(bias=True, phase_w0=30.0, shared=True)) == 16  # others cap at 16
+    assert tensor_bits(8, _roles(first_w0=30.0, start_gain=5.3)) == 13  # started wider than SIREN: +1
+    assert tensor_bits(8, _roles(first_w0=3000.0, start_gain=5.3)) is None
+
+
+def test_an_lg_siren_started_wider_than_siren_stores_its_local_first_layer_finer():
+    """The local first layers' start (local_frequency) widens their weights: one bit more, and
+    only for them; a file read back, which does not record the start, keeps the grids it has."""
+    from inrcli.models import model_class, tensor_roles
+    from inrcli.models.base import ModelHints
+
+    def roles(local_frequency):
+        options = {"partitions": (4, 4), "local_frequency": local_frequency}
+        model = model_class("lg-siren").for_budget(2, 3, 20000, ModelHints(grid_shape=(256, 256), options=options))
+        return tensor_roles(model)
+
+    wide, siren = roles(0.35), roles(None)
+    assert wide("local_weight.0").start_gain > 1.0 and tensor_bits(8, wide("local_weight.0")) == 13
+    assert siren("local_weight.0").start_gain == 1.0 and tensor_bits(8, siren("local_weight.0")) == 12
+    assert tensor_bits(8, wide("global_layers.0.linear.weight")) == tensor_bits(8, siren("global_layers.0.linear.weight"))
+    assert tensor_bits(8, wide("local_weight.1")) == 8
 
 
 def test_an_lg_siren_names_the_role_of_every_tensor():

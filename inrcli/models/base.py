@@ -13,6 +13,8 @@ An architecture is an ``nn.Module`` subclass with:
   independent fits calls; ``forward`` is its M = 1 case, so both run the same code);
 * ``out_dim`` and ``param_count()``;
 * ``FIRST_LAYER`` — prefixes of the first sine layer's tensor names (quantised with more bits);
+* ``first_layer_gains()`` — optional: first-layer weight name → the factor its initialisation
+  puts on SIREN's (quantised storage gives such a tensor a bit more);
 * ``sine_biases()`` — optional: bias name → the ω0 of the sine it is added inside (such a bias
   counts only modulo 2π/ω0, so quantised storage moves it into one period first).
 
@@ -110,6 +112,9 @@ class TensorRole:
     """Whether the tensor is a bias (an error in it shifts every output of its layer alike)."""
     shared: bool = False
     """Shared by every partition of a partitioned model: an error in it reaches the whole signal."""
+    start_gain: float = 1.0
+    """The factor a first layer's initialisation puts on SIREN's (``first_layer_gains``): its
+    weights then span more, and the same bits make a coarser grid."""
 
 
 _BIAS_NAME = re.compile(r"bias(\.\d+)?$")
@@ -121,13 +126,14 @@ def tensor_roles(model):
     model = getattr(model, "architecture", model)
     prefixes = getattr(model, "FIRST_LAYER", ())
     first_w0 = float(getattr(getattr(model, "config", None), "first_w0", 30.0))
+    gains = model.first_layer_gains() if hasattr(model, "first_layer_gains") else {}
     phases = model.sine_biases() if hasattr(model, "sine_biases") else {}
     is_local = local_tensor_test(model)
     partitioned = isinstance(model, Partitioned)
 
     def role(name: str) -> TensorRole:
         return TensorRole(first_w0 if name.startswith(prefixes) else None, phases.get(name),
-                          bool(_BIAS_NAME.search(name)), partitioned and not is_local(name))
+                          bool(_BIAS_NAME.search(name)), partitioned and not is_local(name), gains.get(name, 1.0))
     return role
 
 

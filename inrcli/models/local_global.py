@@ -143,6 +143,12 @@ class LocalGlobalSiren(Partitioned, nn.Module):
     def param_count(self) -> dict[str, int]:
         return self.config.param_count()
 
+    def first_layer_gains(self) -> dict[str, float]:
+        """``local_weight.0`` → the largest factor its start puts on SIREN's initialisation
+        (:func:`_local_first_layer_gains`); 1 where the option is off, and for a loaded file,
+        which does not record it."""
+        return {"local_weight.0": float(_local_first_layer_gains(self.config).max())}
+
     def sine_biases(self) -> dict[str, float]:
         """Bias name → the ω0 of the sine it is added inside (``out_bias`` is linear)."""
         c = self.config
