@@ -492,4 +492,5 @@ def _check_tensor_entries(header: dict, expected: dict[str, tuple[tuple[int, ...
         if shape is None and isinstance(stored, list) and len(stored) == 1 and isinstance(stored[0], int):
             continue  # coded bytes: one dimension, any length (what they decode to is checked)
         if not isinstance(stored, list) or tuple(stored) != shape:
-            raise InrFileError(f"tensor {name!r} has shape {entry.get('shape')}, expected {list(shape)}")
+            wanted = "one dimension" if shape is None else list(shape)  # coded bytes: any length
+            raise InrFileError(f"tensor {name!r} has shape {stored}, expected {wanted}")

@@ -131,6 +131,18 @@ def test_mutated_files_fail_cleanly_or_decode(kind, data):
         assert str(exc)
 
 
+def test_coded_bytes_without_a_shape_are_refused_not_crashed():
+    """A coded file whose ``coded.local`` entry lost its "shape" key (a flipped header byte the
+    fuzzer once found: the check then formatted the missing shape and raised TypeError)."""
+    data = bytearray(valid_files()["image-q8"])
+    length = int.from_bytes(data[:8], "little")
+    header = data[8:8 + length]
+    at = header.index(b'"shape"', header.index(b'"coded.local"'))
+    data[8 + at + 1] = ord(" ")  # "shape" -> " hape": same length, valid JSON
+    with pytest.raises(InrFileError, match="coded.local"):
+        fileformat.from_bytes(bytes(data))
+
+
 @functools.cache
 def valid_checkpoint() -> tuple[bytes, str, api.EncodeOptions]:
     """A checkpoint of a tiny image encode, its fingerprint and the options that made it."""
