@@ -284,7 +284,7 @@ def test_a_first_layer_gets_a_bit_more_per_doubling_of_its_frequency():
 
 def test_an_lg_siren_started_wider_than_siren_stores_its_local_first_layer_finer():
     """The local first layers' start (local_frequency) widens their weights: one bit more, and
-    only for them; a file read back, which does not record the start, keeps the grids it has."""
+    only for them; without the start, SIREN's bits."""
     from inrcli.models import model_class, tensor_roles
     from inrcli.models.base import ModelHints
 

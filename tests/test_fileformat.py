@@ -142,7 +142,7 @@ def test_version_1_files_are_read_forever(path: Path):
     reference = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(reference)
     # a coarser grid for the shape (128³ stored): the numpy reference takes 13 s over the whole
-    # grid; 40³ samples still cross every partition and layer
+    # grid; 40³ samples still go through every tensor of the file
     grid = (40, 40, 40) if inr.modality == "shape" else None
     expected = reference.decode(str(path), grid)
     decoded = api.decode(inr, grid).values
