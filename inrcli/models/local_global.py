@@ -27,7 +27,7 @@ from inrcli.errors import UsageError
 from inrcli.grid import Partitioning, Range, auto_grid
 from inrcli.models.base import ModelHints, Partitioned
 from inrcli.models.config import LocalGlobalConfig
-from inrcli.models.sine import sine
+from inrcli.models.local_global_pass import local_global_pass
 from inrcli.models.siren import SineLinear, bias_uniform_, siren_uniform_
 
 PUBLISHED_GLOBAL_SHARE = 0.1  # the global branch and merge layer's share of the budget in the paper
@@ -114,8 +114,8 @@ class LocalGlobalSiren(Partitioned, nn.Module):
                         slots: torch.Tensor | None = None) -> torch.Tensor:
         """M networks of this configuration at once: ``weights`` maps each parameter name to
         its M members' values, ``(M, *shape)``; ``coords (B, n, in_dim)`` are shared;
-        returns ``(M, B, n, out_dim)``.  Members and partitions share one batched product per
-        layer; the global branch and merge layer, one per member."""
+        returns ``(M, B, n, out_dim)``.  Every member's partitions share one batched product
+        per layer (:func:`~inrcli.models.local_global_pass.local_global_pass`, features first)."""
         c = self.config
         batch, n, d = coords.shape
         members = weights["out_weight"].shape[0]
@@ -124,21 +124,26 @@ class LocalGlobalSiren(Partitioned, nn.Module):
             tensor = weights[name] if slots is None else weights[name][:, slots]
             return tensor.reshape(members * batch, *tensor.shape[2:])
 
-        hidden = coords.expand(members, batch, n, d).reshape(members * batch, n, d)
-        glob = coords.reshape(1, batch * n, d).expand(members, batch * n, d)
-        merge_weight = weights["merge.linear.weight"].mT  # (M, local + global width, local width)
-        from_local, from_global = merge_weight[:, :c.local_width], merge_weight[:, c.local_width:]
-        for depth in range(c.hidden_layers + 1):
-            w0 = c.first_w0 if depth == 0 else c.w0
-            local_out = sine(w0, local(f"local_bias.{depth}"), hidden, local(f"local_weight.{depth}"))
-            glob = sine(w0, weights[f"global_layers.{depth}.linear.bias"], glob,
-                        weights[f"global_layers.{depth}.linear.weight"].mT)
-            # the merge of [local, glob] as two products summed: no concatenated copy
-            merged = sine(c.w0, weights["merge.linear.bias"], local_out.view(members, batch * n, -1), from_local,
-                          glob, from_global)
-            hidden = merged.view(members * batch, n, -1)
-        out = torch.baddbmm(local("out_bias").unsqueeze(1), hidden, local("out_weight"))
-        return out.view(members, batch, n, -1)
+        def shared(tensor: torch.Tensor) -> torch.Tensor:  # (M, *shape) → (M·B, *shape), a member's on each row
+            return tensor.unsqueeze(1).expand(members, batch, *tensor.shape[1:]).reshape(members * batch,
+                                                                                      *tensor.shape[1:])
+
+        def local_layer(depth: int) -> torch.Tensor:  # (M·B, w, fan_in + 1)
+            return torch.cat([local(f"local_weight.{depth}").mT, local(f"local_bias.{depth}").unsqueeze(-1)], -1)
+
+        def global_layer(depth: int) -> torch.Tensor:  # (M·B, g, fan_in + 1)
+            prefix = f"global_layers.{depth}.linear."
+            return shared(torch.cat([weights[prefix + "weight"], weights[prefix + "bias"].unsqueeze(-1)], -1))
+
+        features = torch.cat([coords.mT, coords.new_ones(batch, 1, n)], 1)  # (B, d + 1, n)
+        features = features.expand(members, batch, d + 1, n).reshape(members * batch, d + 1, n)
+        merge = shared(torch.cat([weights["merge.linear.weight"], weights["merge.linear.bias"].unsqueeze(-1)], -1))
+        out = torch.cat([local("out_weight").mT, local("out_bias").unsqueeze(-1)], -1)
+        hidden = range(1, c.hidden_layers + 1)
+        values = local_global_pass(c.first_w0, features, torch.cat([local_layer(0), global_layer(0)], 1),
+                                   merge * c.w0, out, [local_layer(depth) * c.w0 for depth in hidden],
+                                   [global_layer(depth) * c.w0 for depth in hidden])  # (M·B, out_dim, n)
+        return values.view(members, batch, -1, n).transpose(-1, -2)
 
     def param_count(self) -> dict[str, int]:
         return self.config.param_count()
