@@ -128,17 +128,20 @@ class LocalGlobalSiren(Partitioned, nn.Module):
             return tensor.unsqueeze(1).expand(members, batch, *tensor.shape[1:]).reshape(members * batch,
                                                                                       *tensor.shape[1:])
 
+        def with_bias(weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:  # (…, out, in + 1)
+            return torch.cat([weight, bias.unsqueeze(-1)], -1)
+
         def local_layer(depth: int) -> torch.Tensor:  # (M·B, w, fan_in + 1)
-            return torch.cat([local(f"local_weight.{depth}").mT, local(f"local_bias.{depth}").unsqueeze(-1)], -1)
+            return with_bias(local(f"local_weight.{depth}").mT, local(f"local_bias.{depth}"))
 
         def global_layer(depth: int) -> torch.Tensor:  # (M·B, g, fan_in + 1)
             prefix = f"global_layers.{depth}.linear."
-            return shared(torch.cat([weights[prefix + "weight"], weights[prefix + "bias"].unsqueeze(-1)], -1))
+            return shared(with_bias(weights[prefix + "weight"], weights[prefix + "bias"]))
 
         features = torch.cat([coords.mT, coords.new_ones(batch, 1, n)], 1)  # (B, d + 1, n)
         features = features.expand(members, batch, d + 1, n).reshape(members * batch, d + 1, n)
-        merge = shared(torch.cat([weights["merge.linear.weight"], weights["merge.linear.bias"].unsqueeze(-1)], -1))
-        out = torch.cat([local("out_weight").mT, local("out_bias").unsqueeze(-1)], -1)
+        merge = shared(with_bias(weights["merge.linear.weight"], weights["merge.linear.bias"]))
+        out = with_bias(local("out_weight").mT, local("out_bias"))
         hidden = range(1, c.hidden_layers + 1)
         values = local_global_pass(c.first_w0, features, torch.cat([local_layer(0), global_layer(0)], 1),
                                    merge * c.w0, out, [local_layer(depth) * c.w0 for depth in hidden],

@@ -5,7 +5,8 @@ global branch of width 16) is not arithmetic but passes over activations, and ma
 whose one long side decides how well they run.  Here every activation is held as
 ``(rows, features, samples)`` — features first — so each product is ``W (rows, out, in) @
 X (rows, in, samples)``, long along the samples, which runs 1.3–2.5× faster than the
-samples-first ``X W`` with its broadcast bias (bench/RESULTS.md, "Features first").  Besides:
+samples-first ``X W`` with its broadcast bias (bench/RESULTS.md, "After the features-first
+Local-Global pass").  Besides:
 
 * every activation carries a row of ones under its features, so a layer's bias is one more
   column of its weight: no broadcast copy forward, no bias sum backward;
