@@ -34,10 +34,13 @@ DEFAULT_BATCH = 256
 more batching gain, bench/RESULTS.md) while a failure or an interruption loses more."""
 MEMORY_SHARE = 0.5
 """Share of the memory available now that one fit's training activations may take."""
-GROUP_SAMPLES = 1 << 16
-"""Most samples one step of a group evaluates (members × samples per member).  Past this, every
-layer's activations outgrow the processor's caches and a step runs at memory speed: 64×64 crops,
-30 steps, 2 threads, 16 or 64 members 128 signal-steps/s, 256 members 54 (bench/RESULTS.md)."""
+GROUP_SAMPLES = 1 << 14
+"""Most samples one step of a group evaluates (members × samples per member).  A step's saved
+activations are ~1.4 kB per sample (a 64×64 crop: 5.6 MB), so they leave the caches early and a
+bigger group runs at memory speed.  On a Xeon with 2 MB of L2 per core (model 167, one thread,
+bench/RESULTS.md "Smaller groups"): 64×64 crops 2.5 ms per member-step in groups of 4, 3.0 in
+groups of 16; 32×32 crops 1.02 ms in groups of 16, 1.3 in groups of 64.  Smaller groups than
+this pay more per call than they gain."""
 
 
 @dataclass(frozen=True)
