@@ -39,7 +39,7 @@ GROUP_SAMPLES = 1 << 14
 activations are ~1.4 kB per sample (a 64×64 crop: 5.6 MB), so they leave the caches early and a
 bigger group runs at memory speed.  On a Xeon with 2 MB of L2 per core (model 167, one thread,
 bench/RESULTS.md "Smaller groups"): 64×64 crops 2.5 ms per member-step in groups of 4, 3.0 in
-groups of 16; 32×32 crops 1.02 ms in groups of 16, 1.3 in groups of 64.  Smaller groups than
+groups of 16; 32×32 crops 1.03 ms in groups of 16, 1.3 in groups of 64.  Smaller groups than
 this pay more per call than they gain."""
 
 
