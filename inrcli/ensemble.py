@@ -52,6 +52,12 @@ class Ensemble(nn.Module):
     def forward(self, coords: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
         return self._template[0].forward_members(dict(zip(self.names, self.weights)), coords, slots)
 
+    def squared_errors(self, coords: torch.Tensor, targets: torch.Tensor) -> torch.Tensor | None:
+        """Each member's squared error over a batch, ``(M,)`` (``targets (M, S, n, out)``), by the
+        architecture's fused training step if it has one that can serve here; else None."""
+        fused = getattr(self._template[0], "squared_errors_members", None)
+        return None if fused is None else fused(dict(zip(self.names, self.weights)), coords, targets)
+
     def member_tensors(self):
         """``(name, weight)`` for each weight, ``(M, *shape)``: slice ``m`` is the tensor member
         ``m``'s own file will hold (the parameters themselves: writing one writes the ensemble)."""

@@ -148,7 +148,7 @@ def fit(model: torch.nn.Module, sampler: Sampler, config: TrainConfig,
         coords, targets = coords.to(device), targets.to(device)
         quantising = config.bits is not None and progress >= 1.0 - config.qat_share
         with rounded_weights(model, config.bits, roles) if quantising else nullcontext():
-            losses = _member_losses(config, model(coords), targets)
+            losses = training_losses(config, model, coords, targets)
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()
         optimizer.step()
@@ -204,6 +204,30 @@ def _member_losses(config: TrainConfig, prediction: torch.Tensor, targets: torch
     if config.members == 1:
         return LOSSES[config.loss](prediction, targets).reshape(1)
     return ELEMENTWISE_LOSSES[config.loss](prediction, targets).flatten(1).mean(1)
+
+
+def training_losses(config: TrainConfig, model: torch.nn.Module, coords: torch.Tensor,
+                    targets: torch.Tensor) -> torch.Tensor:
+    """Each member's loss on a batch, differentiable: ``(members,)``, or ``(1,)`` for a single
+    model.  By the model's fused training step where it has one that serves, else by its forward
+    pass and the loss (the same value, up to the order of float sums)."""
+    losses = _fused_losses(config, model, coords, targets)
+    return losses if losses is not None else _member_losses(config, model(coords), targets)
+
+
+def _fused_losses(config: TrainConfig, model: torch.nn.Module, coords: torch.Tensor,
+                  targets: torch.Tensor) -> torch.Tensor | None:
+    """:func:`_member_losses` of a squared error from the model's fused training step
+    (``model.squared_errors``: the network and its error in one compiled pass), or None where the
+    model has none that can serve here."""
+    fused = getattr(model, "squared_errors", None)
+    if config.loss != "mse" or fused is None:
+        return None
+    errors = fused(coords, targets)  # (members,): each member's sum of squared errors
+    if errors is None:
+        return None
+    per_member = targets.numel() // (config.members if config.members > 1 else 1)
+    return errors / per_member
 
 
 def _running_score(config: TrainConfig, ema_loss: float) -> float:

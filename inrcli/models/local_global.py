@@ -107,8 +107,15 @@ class LocalGlobalSiren(Partitioned, nn.Module):
                                                                   options=grid_options))
 
     def forward(self, coords: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
-        weights = {name: tensor.unsqueeze(0) for name, tensor in self.named_parameters()}
-        return self.forward_members(weights, coords, slots)[0]
+        return self.forward_members(self._as_one_member(), coords, slots)[0]
+
+    def squared_errors(self, coords: torch.Tensor, targets: torch.Tensor) -> torch.Tensor | None:
+        """The squared error over a training batch of every partition, ``(1,)``
+        (:meth:`squared_errors_members`); ``targets (B, n, out_dim)``."""
+        return self.squared_errors_members(self._as_one_member(), coords, targets.unsqueeze(0))
+
+    def _as_one_member(self) -> dict[str, torch.Tensor]:
+        return {name: tensor.unsqueeze(0) for name, tensor in self.named_parameters()}
 
     def forward_members(self, weights: dict[str, torch.Tensor], coords: torch.Tensor,
                         slots: torch.Tensor | None = None) -> torch.Tensor:
@@ -116,8 +123,38 @@ class LocalGlobalSiren(Partitioned, nn.Module):
         its M members' values, ``(M, *shape)``; ``coords (B, n, in_dim)`` are shared;
         returns ``(M, B, n, out_dim)``.  Every member's partitions share one batched product
         per layer (:func:`~inrcli.models.local_global_pass.local_global_pass`, features first)."""
+        members, batch, n = weights["out_weight"].shape[0], *coords.shape[:2]
+        features, layers = self._pass_inputs(weights, coords, slots)
+        features = features.expand(members, *features.shape).reshape(members * batch, *features.shape[1:])
+        values = local_global_pass(self.config.first_w0, features, *layers)  # (M·B, out_dim, n)
+        return values.view(members, batch, -1, n).transpose(-1, -2)
+
+    def squared_errors_members(self, weights: dict[str, torch.Tensor], coords: torch.Tensor,
+                               targets: torch.Tensor) -> torch.Tensor | None:
+        """Each member's squared error over a training batch, ``(M,)``, differentiable in the
+        weights: :meth:`forward_members` (every partition, ``slots`` None) and the error in one
+        compiled, cache-resident step (:mod:`inrcli.models.local_global_step`).  ``targets
+        (M, B, n, out_dim)``.  None where the kernel cannot serve (not built here, not float32 on
+        the CPU, no gradient wanted): the caller then evaluates the network and its error itself."""
+        from inrcli.models import local_global_step
+
+        tensors = [coords, targets, *weights.values()]
+        if (not torch.is_grad_enabled() or any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors)
+                or not local_global_step.available()):
+            return None
+        members, batch, n, out_dim = targets.shape
+        features, layers = self._pass_inputs(weights, coords, None)
+        rows = targets.transpose(-1, -2).reshape(members * batch, out_dim, n)
+        errors = local_global_step.local_global_squared_errors(self.config.first_w0, features, rows, *layers)
+        return errors.view(members, batch).sum(1)
+
+    def _pass_inputs(self, weights: dict[str, torch.Tensor], coords: torch.Tensor, slots: torch.Tensor | None):
+        """The features-first inputs of the pass: ``features (B, d + 1, n)`` (the coordinates over
+        a row of ones, not yet repeated per member) and the layers ``(first, merge, out, local,
+        glob)``, one row per member and partition (``(M·B, …)``, biases as last columns, ω0 folded
+        into the hidden and merge layers) — see :func:`~inrcli.models.local_global_pass.local_global_pass`."""
         c = self.config
-        batch, n, d = coords.shape
+        batch, n, _ = coords.shape
         members = weights["out_weight"].shape[0]
 
         def local(name: str) -> torch.Tensor:  # (M, S, *shape) → (M·B, *shape), row b through slots[b]
@@ -139,14 +176,12 @@ class LocalGlobalSiren(Partitioned, nn.Module):
             return shared(with_bias(weights[prefix + "weight"], weights[prefix + "bias"]))
 
         features = torch.cat([coords.mT, coords.new_ones(batch, 1, n)], 1)  # (B, d + 1, n)
-        features = features.expand(members, batch, d + 1, n).reshape(members * batch, d + 1, n)
         merge = shared(with_bias(weights["merge.linear.weight"], weights["merge.linear.bias"]))
         out = with_bias(local("out_weight").mT, local("out_bias"))
         hidden = range(1, c.hidden_layers + 1)
-        values = local_global_pass(c.first_w0, features, torch.cat([local_layer(0), global_layer(0)], 1),
-                                   merge * c.w0, out, [local_layer(depth) * c.w0 for depth in hidden],
-                                   [global_layer(depth) * c.w0 for depth in hidden])  # (M·B, out_dim, n)
-        return values.view(members, batch, -1, n).transpose(-1, -2)
+        return features, (torch.cat([local_layer(0), global_layer(0)], 1), merge * c.w0, out,
+                          [local_layer(depth) * c.w0 for depth in hidden],
+                          [global_layer(depth) * c.w0 for depth in hidden])
 
     def param_count(self) -> dict[str, int]:
         return self.config.param_count()
