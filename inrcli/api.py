@@ -296,24 +296,41 @@ def encode_together(signals: list[Signal], options: EncodeOptions,
     return files
 
 
-def training_footprint(signal: Signal, options: EncodeOptions) -> tuple[int, int]:
-    """What one more member of an :func:`encode_together` of signals like ``signal`` adds to a
-    training step: ``(bytes, samples)``.  Bytes: what a forward pass keeps for the backward pass
-    (measured on one training batch), its weights, gradients and Adam's two moments, its targets."""
+@dataclasses.dataclass(frozen=True)
+class TrainingFootprint:
+    """What one more member of an :func:`encode_together` adds to a training step."""
+
+    bytes: int
+    """Its memory: what a step keeps for the backward pass, its weights, their gradients and
+    Adam's two moments, its targets."""
+    samples: int
+    """Samples a step evaluates."""
+    kept: int
+    """Bytes a step keeps for its backward pass (activations, ~1.4 kB per sample for the torch
+    Local-Global pass, next to nothing for its fused compiled step)."""
+
+
+def training_footprint(signal: Signal, options: EncodeOptions) -> TrainingFootprint:
+    """What one more member of an :func:`encode_together` of signals like ``signal`` costs a
+    training step, measured on one training batch of one such signal."""
+    from inrcli.train import training_losses
+
     fitting = _prepare(signal, options)
-    saved = 0
+    kept = 0
 
     def keep(tensor: torch.Tensor) -> torch.Tensor:
-        nonlocal saved
-        saved += tensor.numel() * tensor.element_size()
+        nonlocal kept
+        kept += tensor.numel() * tensor.element_size()
         return tensor
 
     coords, targets = fitting.sampler.sample(torch.Generator().manual_seed(0), 0)
+    coords, targets = coords.to(options.device), targets.to(options.device)
+    training_losses(fitting.config, fitting.model, coords, targets)  # a first use may check a compiled step
     with torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
-        fitting.model(coords.to(options.device))
+        training_losses(fitting.config, fitting.model, coords, targets)
     weights = sum(p.numel() * p.element_size() for p in fitting.model.parameters())
-    return (saved + 4 * weights + 2 * fitting.targets.numel() * fitting.targets.element_size(),
-            fitting.sampler.batch_points)
+    memory = kept + 4 * weights + 2 * fitting.targets.numel() * fitting.targets.element_size()
+    return TrainingFootprint(memory, fitting.sampler.batch_points, kept)
 
 
 def _check_together(signals: list[Signal], options: EncodeOptions) -> None:

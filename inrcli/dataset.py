@@ -34,13 +34,15 @@ DEFAULT_BATCH = 256
 more batching gain, bench/RESULTS.md) while a failure or an interruption loses more."""
 MEMORY_SHARE = 0.5
 """Share of the memory available now that one fit's training activations may take."""
-GROUP_SAMPLES = 1 << 14
-"""Most samples one step of a group evaluates (members × samples per member).  A step's saved
-activations are ~1.4 kB per sample (a 64×64 crop: 5.6 MB), so they leave the caches early and a
-bigger group runs at memory speed.  On a Xeon with 2 MB of L2 per core (model 167, one thread,
-bench/RESULTS.md "Smaller groups"): 64×64 crops 2.5 ms per member-step in groups of 4, 3.0 in
-groups of 16; 32×32 crops 1.03 ms in groups of 16, 1.3 in groups of 64.  Smaller groups than
-this pay more per call than they gain."""
+GROUP_KEPT_BYTES = 22 << 20
+"""Most bytes one step of a group may keep for its backward pass (members × ``kept`` of
+``api.training_footprint``).  The torch Local-Global pass keeps ~1.4 kB per sample, so a bigger
+group's activations leave the caches and it runs at memory speed.  On a Xeon with 2 MB of L2 per
+core (model 167, one thread, bench/RESULTS.md "Smaller groups"): 64×64 crops 2.5 ms per
+member-step in groups of 4, 3.0 in groups of 16; 32×32 crops 1.03 ms in groups of 16, 1.3 in
+groups of 64 — this cap gives those groups of 4 and 16.  The fused compiled step keeps next to
+nothing, and its groups grow to ``batch_size`` (bigger ones spread the Python of a step over more
+members: bench/RESULTS.md "A fused training step")."""
 
 
 @dataclass(frozen=True)
@@ -237,15 +239,15 @@ def _groups(pending: list, settings: ShardSettings) -> Iterator[list]:
 
 def members_that_fit(signal, settings: ShardSettings) -> int:
     """How many signals like ``signal`` one fit may hold: ``batch_size``, fewer when a step on the
-    CPU would evaluate more than ``GROUP_SAMPLES`` samples, or their training memory (measured on
-    one) would take more than ``MEMORY_SHARE`` of the device's memory available."""
+    CPU would keep more than ``GROUP_KEPT_BYTES`` for its backward pass, or their training memory
+    (measured on one) would take more than ``MEMORY_SHARE`` of the device's memory available."""
     from inrcli import api
 
-    per_member, samples = api.training_footprint(signal, settings.options)
+    footprint = api.training_footprint(signal, settings.options)
     device = settings.options.device
     budget = MEMORY_SHARE * available_memory(device)
-    by_cache = GROUP_SAMPLES // max(samples, 1) if device == "cpu" else settings.batch_size
-    return max(1, min(settings.batch_size, by_cache, int(budget // max(per_member, 1))))
+    by_cache = GROUP_KEPT_BYTES // max(footprint.kept, 1) if device == "cpu" else settings.batch_size
+    return max(1, min(settings.batch_size, by_cache, int(budget // max(footprint.bytes, 1))))
 
 
 def available_memory(device: str = "cpu") -> int:

@@ -219,15 +219,15 @@ def test_manifest_ignores_a_torn_last_line(tmp_path):
 def test_fewer_members_when_memory_is_short(tmp_path, monkeypatch):
     signal = read_signal(str(_images(tmp_path, 1)[0]))
     settings = dataset.ShardSettings(api.EncodeOptions(steps=2), batch_size=64)
-    per_member, samples = api.training_footprint(signal, settings.options)
-    assert samples == 12 * 16  # a signal this small trains on every sample each step
-    assert per_member > samples * 3 * 4  # at least the activations of one batch
+    footprint = api.training_footprint(signal, settings.options)
+    assert footprint.samples == 12 * 16  # a signal this small trains on every sample each step
+    assert footprint.bytes > footprint.kept + 2 * signal.values.size * 4  # besides its targets, weights
     monkeypatch.setattr(dataset, "available_memory", lambda device: 1 << 40)
     assert dataset.members_that_fit(signal, settings) == 64
-    monkeypatch.setattr(dataset, "GROUP_SAMPLES", samples * 5)  # a step of at most five such signals
+    monkeypatch.setattr(dataset, "GROUP_KEPT_BYTES", max(footprint.kept, 1) * 5)  # a step of at most five
     assert dataset.members_that_fit(signal, settings) == 5
-    monkeypatch.setattr(dataset, "GROUP_SAMPLES", 1 << 30)
-    monkeypatch.setattr(dataset, "available_memory", lambda device: int(per_member * 10 / dataset.MEMORY_SHARE))
+    monkeypatch.setattr(dataset, "GROUP_KEPT_BYTES", 1 << 40)
+    monkeypatch.setattr(dataset, "available_memory", lambda device: int(footprint.bytes * 10 / dataset.MEMORY_SHARE))
     assert dataset.members_that_fit(signal, settings) == 10
     monkeypatch.setattr(dataset, "available_memory", lambda device: 0)
     assert dataset.members_that_fit(signal, settings) == 1
