@@ -25,4 +25,6 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 echo "setup: installing inrcli and its dependencies into .venv (pip's log: $log)"
 install -e ".[test]"
+echo "setup: building the compiled training step (once per machine; torch code serves without it)"
+.venv/bin/python -c "from inrcli.models import local_global_step as step; step.available(); print('setup: training step:', step.status())"
 echo "setup: done; run .venv/bin/inr --help"

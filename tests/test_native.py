@@ -27,8 +27,9 @@ needs_kernel = pytest.mark.skipif(not local_global_step.available(),
 
 
 def test_the_kernel_is_built_wherever_it_can_be():
-    # guards against the equivalence tests below skipping on a machine that could run them
-    if not BUILDABLE:
+    """Guards against the tests below skipping on a machine that could run them; CI
+    (INR_REQUIRE_NATIVE=1) installs a compiler and fails rather than skips."""
+    if not BUILDABLE and os.environ.get("INR_REQUIRE_NATIVE") != "1":
         pytest.skip("no C compiler, or not Linux on x86-64")
     assert local_global_step.available(), local_global_step.status()
 
@@ -118,8 +119,9 @@ def _grid():
 
 
 def _copy_of_source(tmp_path):
+    """A small C source of its own (its own cache entry; the build mechanics do not need the kernel)."""
     source = tmp_path / "kernel.c"
-    shutil.copy(local_global_step.SOURCE, source)
+    source.write_text("int answer(void) { return 42; }\n")
     return source
 
 
@@ -143,7 +145,8 @@ def _load_in_new_processes(source, cache, count: int = 1) -> list[int]:
     script = textwrap.dedent(f"""
         from pathlib import Path
         from inrcli import native
-        assert native.library(Path({str(source)!r})) is not None, native.status(Path({str(source)!r}))
+        library = native.library(Path({str(source)!r}))
+        assert library is not None and library.answer() == 42, native.status(Path({str(source)!r}))
     """)
     env = {**os.environ, "INR_CACHE_DIR": str(cache)}
     processes = [subprocess.Popen([sys.executable, "-c", script], env=env) for _ in range(count)]

@@ -19,14 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define T 128 /* samples per tile: its activations fit in L2, its columns in few cache lines */
-#define C 64  /* samples per register block of a product */
+#define INLINE static inline __attribute__((always_inline)) /* specialised for each tile size T */
+#define C 64  /* samples per register block of a product (T is a multiple) */
 #define OB 4  /* outputs per register block of a product */
 #define V 16  /* lanes of a gradient's partial sums */
 
 /* y (O×T) = scale · (W[:, :I] x + W[:, I] if bias); W (O, ldw), x (I×T) */
-static void product(const float *restrict W, int ldw, int O, int I, int bias, const float *restrict x,
-                    float *restrict y, float scale) {
+INLINE void product(const float *restrict W, int ldw, int O, int I, int bias, const float *restrict x,
+                    float *restrict y, float scale, const int T) {
   for (int c0 = 0; c0 < T; c0 += C) {
     int o = 0;
     for (; o + OB <= O; o += OB) {
@@ -60,7 +60,7 @@ static void product(const float *restrict W, int ldw, int O, int I, int bias, co
 }
 
 /* part[o][i] (V lanes) += a[o] · b[i] over the tile, for one (o, i) */
-static void gradient_pair(float *restrict part, const float *restrict ao, const float *restrict bi) {
+INLINE void gradient_pair(float *restrict part, const float *restrict ao, const float *restrict bi, const int T) {
   float s[V] = {0};
   for (int c = 0; c < T; c += V)
     for (int l = 0; l < V; l++) s[l] += ao[c + l] * bi[c + l];
@@ -69,8 +69,8 @@ static void gradient_pair(float *restrict part, const float *restrict ao, const 
 
 /* part (O, I+1, V) += lane partials of a (O×T) · [b (I×T); ones]ᵀ: a weight's gradient over one
  * tile, in 4×4 register blocks; summed over the lanes once per row (reduce) */
-static void gradient(float *restrict part, int O, int I, const float *restrict a, const float *restrict b,
-                     const float *restrict ones) {
+INLINE void gradient(float *restrict part, int O, int I, const float *restrict a, const float *restrict b,
+                     const float *restrict ones, const int T) {
 #define ROW(i) ((i) < I ? b + (long)(i) * T : ones)
   int I1 = I + 1, o = 0;
   for (; o + 4 <= O; o += 4) {
@@ -96,10 +96,10 @@ static void gradient(float *restrict part, int O, int I, const float *restrict a
         }
     }
     for (; i < I1; i++)
-      for (int j = 0; j < 4; j++) gradient_pair(part + ((long)(o + j) * I1 + i) * V, a + (long)(o + j) * T, ROW(i));
+      for (int j = 0; j < 4; j++) gradient_pair(part + ((long)(o + j) * I1 + i) * V, a + (long)(o + j) * T, ROW(i), T);
   }
   for (; o < O; o++)
-    for (int i = 0; i < I1; i++) gradient_pair(part + ((long)o * I1 + i) * V, a + (long)o * T, ROW(i));
+    for (int i = 0; i < I1; i++) gradient_pair(part + ((long)o * I1 + i) * V, a + (long)o * T, ROW(i), T);
 #undef ROW
 }
 
@@ -130,7 +130,7 @@ static inline void sincos_reduced(float z, float *restrict s, float *restrict c)
 }
 
 /* y (F×T) = sin(z); z = cos(z), in place: the backward pass multiplies by it (a sine's derivative) */
-static void sines_keeping_cosines(float *restrict y, float *restrict z, int F) {
+INLINE void sines_keeping_cosines(float *restrict y, float *restrict z, int F, const int T) {
   const long count = (long)F * T;
   float largest = 0.f;
   for (long k = 0; k < count; k++) largest = fmaxf(largest, fabsf(z[k]));
@@ -150,7 +150,7 @@ static void sines_keeping_cosines(float *restrict y, float *restrict z, int F) {
 }
 
 /* d (F×T) *= cosine (F×T): the gradient through a sine, its cosine kept by the forward pass */
-static void through_sine(float *restrict d, const float *restrict cosine, int F) {
+INLINE void through_sine(float *restrict d, const float *restrict cosine, int F, const int T) {
   for (long k = 0; k < (long)F * T; k++) d[k] *= cosine[k];
 }
 
@@ -168,8 +168,8 @@ static float *take(Arena *arena, long floats) {
   return piece;
 }
 
-/* Rows r0 ≤ r < r1.  Returns 0, or −1 when its working memory (a few hundred kB) cannot be had. */
-int lg_mse_rows(int r0, int r1, int n, int d, int w, int g, int od, int H, float fw0, int coord_rows,
+/* Rows r0 ≤ r < r1 in tiles of T samples. */
+INLINE int mse_rows(const int T, int r0, int r1, int n, int d, int w, int g, int od, int H, float fw0, int coord_rows,
                 const float *coords, const float *targets, const float *first, const float *merge,
                 const float *outw, const float **local, const float **glob, float *sse, float *gfirst,
                 float *gmerge, float *gout, float **glocal, float **gglob) {
@@ -231,19 +231,19 @@ int lg_mse_rows(int r0, int r1, int n, int d, int w, int g, int od, int H, float
         memset(x + (long)i * T + count, 0, sizeof(float) * (size_t)(T - count));
       }
       /* forward: [local; global] and the merge's output at every depth (a bias multiplies an implied 1) */
-      product(F1, d + 1, wg, d, 1, x, z0, fw0);
-      sines_keeping_cosines(both[0], z0, wg);
+      product(F1, d + 1, wg, d, 1, x, z0, fw0, T);
+      sines_keeping_cosines(both[0], z0, wg, T);
       for (int k = 0; k <= H; k++) {
         if (k) {
-          product(local[k - 1] + r * sl, w + 1, w, w, 1, m[k - 1], lz[k], 1.f);
-          product(glob[k - 1] + r * sg, g + 1, g, g, 1, both[k - 1] + (long)w * T, gz[k], 1.f);
-          sines_keeping_cosines(both[k], lz[k], w);
-          sines_keeping_cosines(both[k] + (long)w * T, gz[k], g);
+          product(local[k - 1] + r * sl, w + 1, w, w, 1, m[k - 1], lz[k], 1.f, T);
+          product(glob[k - 1] + r * sg, g + 1, g, g, 1, both[k - 1] + (long)w * T, gz[k], 1.f, T);
+          sines_keeping_cosines(both[k], lz[k], w, T);
+          sines_keeping_cosines(both[k] + (long)w * T, gz[k], g, T);
         }
-        product(M, wg + 1, w, wg, 1, both[k], mz[k], 1.f);
-        sines_keeping_cosines(m[k], mz[k], w);
+        product(M, wg + 1, w, wg, 1, both[k], mz[k], 1.f, T);
+        sines_keeping_cosines(m[k], mz[k], w, T);
       }
-      product(O, w + 1, od, w, 1, m[H], y, 1.f);
+      product(O, w + 1, od, w, 1, m[H], y, 1.f, T);
       /* the error, and its gradient 2 (y − target) in y's place */
       for (int c = 0; c < od; c++) {
         float *yc = y + (long)c * T;
@@ -256,25 +256,25 @@ int lg_mse_rows(int r0, int r1, int n, int d, int w, int g, int od, int H, float
         for (int t = count; t < T; t++) yc[t] = 0.f;
       }
       /* backward */
-      gradient(po, od, w, y, m[H], ones);
-      product(ot, od, w, od, 0, y, dm, 1.f);
+      gradient(po, od, w, y, m[H], ones, T);
+      product(ot, od, w, od, 0, y, dm, 1.f, T);
       for (int k = H; k >= 0; k--) {
-        through_sine(dm, mz[k], w);
-        gradient(pm, w, wg, dm, both[k], ones);
-        product(mt, w, wg, w, 0, dm, dboth, 1.f);
+        through_sine(dm, mz[k], w, T);
+        gradient(pm, w, wg, dm, both[k], ones, T);
+        product(mt, w, wg, w, 0, dm, dboth, 1.f, T);
         if (k < H)
           for (long q = 0; q < (long)g * T; q++) dboth[(long)w * T + q] += dglob[q];
         if (k == 0) {
-          through_sine(dboth, z0, wg);
-          gradient(pf, wg, d, dboth, x, ones);
+          through_sine(dboth, z0, wg, T);
+          gradient(pf, wg, d, dboth, x, ones, T);
           break;
         }
-        through_sine(dboth, lz[k], w);
-        through_sine(dboth + (long)w * T, gz[k], g);
-        gradient(pl[k - 1], w, w, dboth, m[k - 1], ones);
-        gradient(pg[k - 1], g, g, dboth + (long)w * T, both[k - 1] + (long)w * T, ones);
-        product(lt[k - 1], w, w, w, 0, dboth, dm, 1.f);
-        product(gt[k - 1], g, g, g, 0, dboth + (long)w * T, dglob, 1.f);
+        through_sine(dboth, lz[k], w, T);
+        through_sine(dboth + (long)w * T, gz[k], g, T);
+        gradient(pl[k - 1], w, w, dboth, m[k - 1], ones, T);
+        gradient(pg[k - 1], g, g, dboth + (long)w * T, both[k - 1] + (long)w * T, ones, T);
+        product(lt[k - 1], w, w, w, 0, dboth, dm, 1.f, T);
+        product(gt[k - 1], g, g, g, 0, dboth + (long)w * T, dglob, 1.f, T);
       }
     }
     sse[r] = (float)error;
@@ -289,4 +289,18 @@ int lg_mse_rows(int r0, int r1, int n, int d, int w, int g, int od, int H, float
   free(block);
   free(pointers);
   return 0;
+}
+
+/* Rows r0 ≤ r < r1.  Returns 0, or −1 when its working memory (a few hundred kB) cannot be had.
+ * Tiles of 128 samples, or of 64 for rows of fewer than 128 (a 512×512 image's training batch has
+ * 64 per partition), which would leave half of a larger tile empty. */
+int lg_mse_rows(int r0, int r1, int n, int d, int w, int g, int od, int H, float fw0, int coord_rows,
+                const float *coords, const float *targets, const float *first, const float *merge,
+                const float *outw, const float **local, const float **glob, float *sse, float *gfirst,
+                float *gmerge, float *gout, float **glocal, float **gglob) {
+  if (n >= 128)
+    return mse_rows(128, r0, r1, n, d, w, g, od, H, fw0, coord_rows, coords, targets, first, merge, outw, local,
+                    glob, sse, gfirst, gmerge, gout, glocal, gglob);
+  return mse_rows(64, r0, r1, n, d, w, g, od, H, fw0, coord_rows, coords, targets, first, merge, outw, local, glob,
+                  sse, gfirst, gmerge, gout, glocal, gglob);
 }
