@@ -55,7 +55,8 @@ def _case(rows, coord_rows, n, dims, width, global_width, out_dim, hidden, seed=
 @pytest.mark.parametrize("rows, coord_rows, n, dims, width, global_width, out_dim, hidden, threads", [
     (4, 4, 1024, 2, 13, 16, 3, 3, 1),   # a 64×64 crop's rows: whole tiles
     (6, 2, 300, 3, 7, 9, 3, 2, 2),      # video-like, a partial tile, coordinates shared, two threads
-    (3, 3, 129, 1, 16, 8, 1, 1, 1),     # audio-like: one channel, one sample past a tile
+    (3, 3, 129, 1, 16, 8, 1, 1, 1),     # audio-like: one channel, one sample past a tile of 64
+    (2, 1, 1000, 2, 5, 4, 3, 1, 1),     # a partial tile of 128
 ])
 def test_the_kernel_gives_the_torch_pass_errors_and_gradients(rows, coord_rows, n, dims, width, global_width,
                                                               out_dim, hidden, threads):
@@ -77,6 +78,12 @@ def test_the_kernel_gives_the_torch_pass_errors_and_gradients(rows, coord_rows, 
     torch.testing.assert_close(errors.detach(), expected.detach(), rtol=1e-5, atol=0)
     for got, want in zip(fused, plain):
         torch.testing.assert_close(got.grad, want.grad, rtol=1e-4, atol=1e-6 * float(want.grad.abs().max()))
+
+
+@needs_kernel
+def test_the_kernel_serves_rows_that_fill_its_tiles():
+    assert local_global_step.serves(1024) and local_global_step.serves(64) and local_global_step.serves(300)
+    assert not local_global_step.serves(68)  # 128 computed for 68: the torch pass is faster
 
 
 class _WholeImage(Sampler):

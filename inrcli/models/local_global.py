@@ -140,7 +140,7 @@ class LocalGlobalSiren(Partitioned, nn.Module):
 
         tensors = [coords, targets, *weights.values()]
         if (not torch.is_grad_enabled() or any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors)
-                or not local_global_step.available()):
+                or not local_global_step.serves(coords.shape[1])):
             return None
         members, batch, n, out_dim = targets.shape
         features, layers = self._pass_inputs(weights, coords, None)

@@ -291,14 +291,19 @@ INLINE int mse_rows(const int T, int r0, int r1, int n, int d, int w, int g, int
   return 0;
 }
 
-/* Rows r0 ≤ r < r1.  Returns 0, or −1 when its working memory (a few hundred kB) cannot be had.
- * Tiles of 128 samples, or of 64 for rows of fewer than 128 (a 512×512 image's training batch has
- * 64 per partition), which would leave half of a larger tile empty. */
+/* The tile size for rows of n samples: 128, or 64 where that leaves less of the last tile empty
+ * (a 512×512 image's training batch has 64 samples per partition). */
+int lg_mse_tile(int n) {
+  const long padded128 = (n + 127L) / 128 * 128, padded64 = (n + 63L) / 64 * 64;
+  return padded64 < padded128 ? 64 : 128;
+}
+
+/* Rows r0 ≤ r < r1.  Returns 0, or −1 when its working memory (a few hundred kB) cannot be had. */
 int lg_mse_rows(int r0, int r1, int n, int d, int w, int g, int od, int H, float fw0, int coord_rows,
                 const float *coords, const float *targets, const float *first, const float *merge,
                 const float *outw, const float **local, const float **glob, float *sse, float *gfirst,
                 float *gmerge, float *gout, float **glocal, float **gglob) {
-  if (n >= 128)
+  if (lg_mse_tile(n) == 128)
     return mse_rows(128, r0, r1, n, d, w, g, od, H, fw0, coord_rows, coords, targets, first, merge, outw, local,
                     glob, sse, gfirst, gmerge, gout, glocal, gglob);
   return mse_rows(64, r0, r1, n, d, w, g, od, H, fw0, coord_rows, coords, targets, first, merge, outw, local, glob,
