@@ -19,13 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define INLINE static inline __attribute__((always_inline)) /* specialised for each tile size T */
 #define C 64  /* samples per register block of a product (T is a multiple) */
 #define OB 4  /* outputs per register block of a product */
 #define V 16  /* lanes of a gradient's partial sums */
 
 /* y (O×T) = scale · (W[:, :I] x + W[:, I] if bias); W (O, ldw), x (I×T) */
-INLINE void product(const float *restrict W, int ldw, int O, int I, int bias, const float *restrict x,
+static void product(const float *restrict W, int ldw, int O, int I, int bias, const float *restrict x,
                     float *restrict y, float scale, const int T) {
   for (int c0 = 0; c0 < T; c0 += C) {
     int o = 0;
@@ -60,7 +59,7 @@ INLINE void product(const float *restrict W, int ldw, int O, int I, int bias, co
 }
 
 /* part[o][i] (V lanes) += a[o] · b[i] over the tile, for one (o, i) */
-INLINE void gradient_pair(float *restrict part, const float *restrict ao, const float *restrict bi, const int T) {
+static void gradient_pair(float *restrict part, const float *restrict ao, const float *restrict bi, const int T) {
   float s[V] = {0};
   for (int c = 0; c < T; c += V)
     for (int l = 0; l < V; l++) s[l] += ao[c + l] * bi[c + l];
@@ -69,7 +68,7 @@ INLINE void gradient_pair(float *restrict part, const float *restrict ao, const 
 
 /* part (O, I+1, V) += lane partials of a (O×T) · [b (I×T); ones]ᵀ: a weight's gradient over one
  * tile, in 4×4 register blocks; summed over the lanes once per row (reduce) */
-INLINE void gradient(float *restrict part, int O, int I, const float *restrict a, const float *restrict b,
+static void gradient(float *restrict part, int O, int I, const float *restrict a, const float *restrict b,
                      const float *restrict ones, const int T) {
 #define ROW(i) ((i) < I ? b + (long)(i) * T : ones)
   int I1 = I + 1, o = 0;
@@ -130,7 +129,7 @@ static inline void sincos_reduced(float z, float *restrict s, float *restrict c)
 }
 
 /* y (F×T) = sin(z); z = cos(z), in place: the backward pass multiplies by it (a sine's derivative) */
-INLINE void sines_keeping_cosines(float *restrict y, float *restrict z, int F, const int T) {
+static void sines_keeping_cosines(float *restrict y, float *restrict z, int F, const int T) {
   const long count = (long)F * T;
   float largest = 0.f;
   for (long k = 0; k < count; k++) largest = fmaxf(largest, fabsf(z[k]));
@@ -150,7 +149,7 @@ INLINE void sines_keeping_cosines(float *restrict y, float *restrict z, int F, c
 }
 
 /* d (F×T) *= cosine (F×T): the gradient through a sine, its cosine kept by the forward pass */
-INLINE void through_sine(float *restrict d, const float *restrict cosine, int F, const int T) {
+static void through_sine(float *restrict d, const float *restrict cosine, int F, const int T) {
   for (long k = 0; k < (long)F * T; k++) d[k] *= cosine[k];
 }
 
@@ -168,8 +167,9 @@ static float *take(Arena *arena, long floats) {
   return piece;
 }
 
-/* Rows r0 ≤ r < r1 in tiles of T samples. */
-INLINE int mse_rows(const int T, int r0, int r1, int n, int d, int w, int g, int od, int H, float fw0, int coord_rows,
+/* Rows r0 ≤ r < r1 in tiles of T samples.  Called with T a constant (lg_mse_rows), which GCC's
+ * -O3 propagates into a copy per tile size: the loops over a tile are of known length. */
+static int mse_rows(const int T, int r0, int r1, int n, int d, int w, int g, int od, int H, float fw0, int coord_rows,
                 const float *coords, const float *targets, const float *first, const float *merge,
                 const float *outw, const float **local, const float **glob, float *sse, float *gfirst,
                 float *gmerge, float *gout, float **glocal, float **gglob) {
