@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -188,3 +190,34 @@ def test_loading_the_kernel_leaves_subnormal_floats_alone():
     tiny = np.float32(1e-39)
     assert tiny * np.float32(1.0) != 0
     assert float(torch.tensor([1e-39]) * 1.0) != 0
+
+
+@needs_kernel
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_forked_child_gets_its_own_kernel_threads():
+    # a pool inherited across fork has no threads: the child's first two-thread step would hang
+    coords, targets, weights = _case(4, 4, 128, 2, 5, 6, 3, 1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        local_global_step._run_kernel(30.0, 1, coords, targets, weights)  # the parent's pool exists
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child reports through its exit code
+            code = 1
+            try:
+                local_global_step._run_kernel(30.0, 1, coords, targets, weights)
+                code = 0
+            finally:
+                os._exit(code)
+        finished, status = 0, 0
+        for _ in range(600):  # up to 60 s: a hang fails this test instead of stalling the suite
+            finished, status = os.waitpid(child, os.WNOHANG)
+            if finished:
+                break
+            time.sleep(0.1)
+        if not finished:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+        assert finished and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    finally:
+        torch.set_num_threads(before)

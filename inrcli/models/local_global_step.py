@@ -3,8 +3,8 @@
 :func:`~inrcli.models.local_global_pass.local_global_pass` runs torch's operators one layer at
 a time over every sample, and keeps every activation for the backward pass: ~1.4 kB per sample,
 which streams through memory.  ``local_global_step.c`` runs the forward pass, the squared error
-and the backward pass of 128 samples back to back, so they stay in cache, and fuses each product
-with its sine; the weights' gradients come out of the forward call, and autograd's backward only
+and the backward pass of a tile of 64 or 128 samples back to back, so they stay in cache, and
+fuses each product with its sine; the weights' gradients come out of the forward call, and autograd's backward only
 scales them.  Same inputs, same arithmetic as the torch pass up to the order of float sums
 (checked against it once per process before first use, :func:`available`).
 """
@@ -12,6 +12,7 @@ scales them.  Same inputs, same arithmetic as the torch pass up to the order of 
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,7 +34,8 @@ with full tiles it runs ~2× faster."""
 
 _lock = threading.Lock()
 _checked = False
-_pool: ThreadPoolExecutor | None = None
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+"""(threads, the pool): kept between steps, grown when torch is given more threads."""
 
 
 def available() -> bool:
@@ -136,11 +138,19 @@ def _run_kernel(first_w0: float, hidden: int, coords: torch.Tensor, targets: tor
     return sse, grads
 
 
+def _forget_pool() -> None:
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool)  # a forked child has the pool but not its threads
+
+
 def _threads(count: int) -> ThreadPoolExecutor:
     global _pool
-    if _pool is None or _pool._max_workers < count:
-        _pool = ThreadPoolExecutor(count, thread_name_prefix="inr-kernel")
-    return _pool
+    if _pool is None or _pool[0] < count:
+        _pool = (count, ThreadPoolExecutor(count, thread_name_prefix="inr-kernel"))
+    return _pool[1]
 
 
 def _self_check() -> float:
