@@ -9,9 +9,10 @@ into a per-user cache keyed by the source, the compiler and the CPU, so a cache 
 machines of different kinds keeps one build per kind.  Several processes may build at once:
 each writes its own temporary file and renames it into place.
 
-Where there is no compiler, the machine is not Linux on x86-64 (the only kind built and tested), or the build fails, :func:`library` returns
-None and callers use their torch code; :func:`status` says why.  ``INR_NATIVE=0`` turns the
-kernels off; ``INR_CACHE_DIR`` moves the cache.
+Where there is no compiler, the machine is not Linux on x86-64 (the only kind built and
+tested), or the build fails, :func:`library` returns None and callers use their torch code;
+:func:`status` says why.  ``INR_NATIVE=0`` turns the kernels off; ``INR_CACHE_DIR`` moves the
+cache.
 """
 
 from __future__ import annotations

@@ -226,8 +226,7 @@ def _fused_losses(config: TrainConfig, model: torch.nn.Module, coords: torch.Ten
     errors = fused(coords, targets)  # (members,): each member's sum of squared errors
     if errors is None:
         return None
-    per_member = targets.numel() // (config.members if config.members > 1 else 1)
-    return errors / per_member
+    return errors / (targets.numel() // config.members)  # the mean over a member's samples and channels
 
 
 def _running_score(config: TrainConfig, ema_loss: float) -> float:

@@ -36,23 +36,6 @@ def test_the_kernel_is_built_wherever_it_can_be():
     assert local_global_step.available(), local_global_step.status()
 
 
-def _case(rows, coord_rows, n, dims, width, global_width, out_dim, hidden, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-
-    def uniform(*shape, scale=1.0):
-        return (torch.rand(*shape, generator=generator) * 2 - 1) * scale
-
-    coords = torch.cat([uniform(coord_rows, dims, n), torch.ones(coord_rows, 1, n)], 1)
-    targets = uniform(rows, out_dim, n)
-    weights = [uniform(rows, width + global_width, dims + 1, scale=1 / dims),
-               uniform(rows, width, width + global_width + 1, scale=(6 / (width + global_width)) ** 0.5),
-               uniform(rows, out_dim, width + 1, scale=0.3)]
-    weights += [uniform(rows, width, width + 1, scale=(6 / width) ** 0.5) for _ in range(hidden)]
-    weights += [uniform(rows, global_width, global_width + 1, scale=(6 / global_width) ** 0.5)
-                for _ in range(hidden)]
-    return coords, targets, weights
-
-
 @needs_kernel
 @pytest.mark.parametrize("rows, coord_rows, n, dims, width, global_width, out_dim, hidden, threads", [
     (4, 4, 1024, 2, 13, 16, 3, 3, 1),   # a 64×64 crop's rows: whole tiles
@@ -62,7 +45,8 @@ def _case(rows, coord_rows, n, dims, width, global_width, out_dim, hidden, seed=
 ])
 def test_the_kernel_gives_the_torch_pass_errors_and_gradients(rows, coord_rows, n, dims, width, global_width,
                                                               out_dim, hidden, threads):
-    coords, targets, weights = _case(rows, coord_rows, n, dims, width, global_width, out_dim, hidden)
+    coords, targets, weights = local_global_step.random_case(rows, coord_rows, n, dims, width, global_width,
+                                                             out_dim, hidden)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -196,7 +180,7 @@ def test_loading_the_kernel_leaves_subnormal_floats_alone():
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
 def test_a_forked_child_gets_its_own_kernel_threads():
     # a pool inherited across fork has no threads: the child's first two-thread step would hang
-    coords, targets, weights = _case(4, 4, 128, 2, 5, 6, 3, 1)
+    coords, targets, weights = local_global_step.random_case(4, 4, 128, 2, 5, 6, 3, 1)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

@@ -153,24 +153,34 @@ def _threads(count: int) -> ThreadPoolExecutor:
     return _pool[1]
 
 
+def random_case(rows: int, coord_rows: int, n: int, dims: int, width: int, global_width: int, out_dim: int,
+                hidden: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """A random problem for :func:`local_global_squared_errors`, weights at SIREN-like scales:
+    ``(coords (coord_rows, dims + 1, n), targets (rows, out_dim, n), [first, merge, out, *local,
+    *glob])``.  For the first-use check and the tests."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def uniform(*shape, scale=1.0):
+        return (torch.rand(*shape, generator=generator) * 2 - 1) * scale
+
+    coords = torch.cat([uniform(coord_rows, dims, n), torch.ones(coord_rows, 1, n)], 1)
+    targets = uniform(rows, out_dim, n)
+    weights = [uniform(rows, width + global_width, dims + 1, scale=1 / dims),
+               uniform(rows, width, width + global_width + 1, scale=(6 / (width + global_width)) ** 0.5),
+               uniform(rows, out_dim, width + 1, scale=0.3)]
+    weights += [uniform(rows, width, width + 1, scale=(6 / width) ** 0.5) for _ in range(hidden)]
+    weights += [uniform(rows, global_width, global_width + 1, scale=(6 / global_width) ** 0.5)
+                for _ in range(hidden)]
+    return coords, targets, weights
+
+
 def _self_check() -> float:
     """Largest relative difference between the kernel and the torch pass on a small random case
     (a partial tile, odd widths, two coordinate rows shared by four)."""
     from inrcli.models.local_global_pass import local_global_pass
 
-    generator = torch.Generator().manual_seed(0)
-
-    def uniform(*shape, scale=1.0):
-        return (torch.rand(*shape, generator=generator) * 2 - 1) * scale
-
-    rows, n, dims, width, global_width, out_dim, hidden = 4, 200, 2, 5, 6, 3, 2
-    coords = torch.cat([uniform(2, dims, n), torch.ones(2, 1, n)], 1)
-    targets = uniform(rows, out_dim, n)
-    weights = [uniform(rows, width + global_width, dims + 1, scale=0.5),
-               uniform(rows, width, width + global_width + 1, scale=(6 / (width + global_width)) ** 0.5),
-               uniform(rows, out_dim, width + 1, scale=0.3)]
-    weights += [uniform(rows, width, width + 1, scale=(6 / width) ** 0.5) for _ in range(hidden)]
-    weights += [uniform(rows, global_width, global_width + 1, scale=(6 / global_width) ** 0.5) for _ in range(hidden)]
+    hidden = 2
+    coords, targets, weights = random_case(4, 2, 200, 2, 5, 6, 3, hidden)
     sse, grads = _run_kernel(30.0, hidden, coords, targets, weights)
     leaves = [weight.clone().requires_grad_() for weight in weights]
     prediction = local_global_pass(30.0, coords.repeat(2, 1, 1), leaves[0], leaves[1], leaves[2],
